@@ -1,0 +1,46 @@
+//! The session folder as the host creates and opens it (PROTOCOL §2).
+//!
+//! Creation is an idempotent *ensure*, run on every route and every wake, so a host that died
+//! half-way through creating a folder finishes the job the next time it touches the session.
+//! `outbox/` is made last and marks a complete folder: while it is missing, `outbound.db` is
+//! opened read-write once more so its schema is (re)applied. After that the host opens
+//! `outbound.db` read-only, always: the agent-runner is its single writer.
+
+use crate::db::{Access, Db, Schema};
+use crate::env::{Env, SessionPaths};
+use crate::error::IoResultExt;
+use crate::Result;
+
+/// Creates whatever part of the session folder is missing; a no-op for a complete folder.
+pub(crate) fn ensure_folder(env: &dyn Env, paths: &SessionPaths) -> Result<()> {
+    let outbox = paths.outbox();
+    env.create_dir_all(&paths.root).at(&paths.root)?;
+    let complete = env.exists(&outbox);
+    if !complete || !env.exists(&paths.inbound_db()) {
+        drop(open_inbound(env, paths)?);
+    }
+    if !complete || !env.exists(&paths.outbound_db()) {
+        drop(Db::open(
+            env,
+            &paths.outbound_db(),
+            Schema::Outbound,
+            Access::ReadWrite,
+        )?);
+    }
+    env.create_dir_all(&outbox).at(&outbox)
+}
+
+/// The session's `inbound.db`, read-write (the host is its writer), migrated to this build.
+pub(crate) fn open_inbound(env: &dyn Env, paths: &SessionPaths) -> Result<Db> {
+    Db::open(env, &paths.inbound_db(), Schema::Inbound, Access::ReadWrite)
+}
+
+/// The session's `outbound.db`, read-only. A missing file is an error naming it.
+pub(crate) fn open_outbound(env: &dyn Env, paths: &SessionPaths) -> Result<Db> {
+    Db::open(
+        env,
+        &paths.outbound_db(),
+        Schema::Outbound,
+        Access::ReadOnly,
+    )
+}

@@ -1,0 +1,160 @@
+//! The agent-runner process: configuration from environment variables, then the poll loop on the
+//! real clock. `clawsim-agent` is a thin `main` around [`run_agent`].
+
+use crate::config::RunnerConfig;
+use crate::env::{Env, SessionPaths};
+use crate::live::env::{sleep_until_ms, LiveEnv};
+use crate::provider::Provider;
+use crate::runner::mock::MockProvider;
+use crate::runner::AgentRunner;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+/// The environment variables `clawsim-agent` reads, with what each means; printed by `--help`.
+pub const AGENT_ENV_VARS: &[(&str, &str)] = &[
+    (
+        "CLAWSIM_SESSION_DIR",
+        "session folder holding inbound.db, outbound.db, .heartbeat, outbox/ (default /workspace)",
+    ),
+    ("CLAWSIM_INBOUND_DB", "override the inbound.db path"),
+    ("CLAWSIM_OUTBOUND_DB", "override the outbound.db path"),
+    ("CLAWSIM_HEARTBEAT", "override the .heartbeat path"),
+    (
+        "CLAWSIM_POLL_IDLE_MS",
+        "poll interval with no query running (default 1000)",
+    ),
+    (
+        "CLAWSIM_POLL_ACTIVE_MS",
+        "poll interval while a query runs (default 500)",
+    ),
+    (
+        "CLAWSIM_QUERY_IDLE_TIMEOUT_MS",
+        "end a query after this long without events or messages (default 20000)",
+    ),
+    (
+        "CLAWSIM_ADMIN_USER_ID",
+        "sender id allowed to run admin commands",
+    ),
+    (
+        "CLAWSIM_TZ",
+        "time zone of times shown to the agent (default UTC)",
+    ),
+    ("CLAWSIM_PROVIDER", "provider to use: mock (the only one)"),
+    (
+        "CLAWSIM_MOCK_SCRIPT",
+        "file with a mock script applied to every prompt without its own",
+    ),
+];
+
+/// How the agent process is set up, as read from its environment.
+#[derive(Debug, Clone)]
+pub struct AgentSettings {
+    pub runner: RunnerConfig,
+    pub mock_default_script: Option<String>,
+}
+
+/// Reads the settings from environment variables; an error names the variable.
+pub fn settings_from_vars(vars: &BTreeMap<String, String>) -> Result<AgentSettings, String> {
+    let session_dir = vars
+        .get("CLAWSIM_SESSION_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/workspace"));
+    let mut runner = RunnerConfig::new(SessionPaths::new(session_dir));
+    runner.paths.inbound_override = vars.get("CLAWSIM_INBOUND_DB").map(PathBuf::from);
+    runner.paths.outbound_override = vars.get("CLAWSIM_OUTBOUND_DB").map(PathBuf::from);
+    runner.paths.heartbeat_override = vars.get("CLAWSIM_HEARTBEAT").map(PathBuf::from);
+    read_ms(
+        vars,
+        "CLAWSIM_POLL_IDLE_MS",
+        &mut runner.poll_interval_idle_ms,
+    )?;
+    read_ms(
+        vars,
+        "CLAWSIM_POLL_ACTIVE_MS",
+        &mut runner.poll_interval_active_ms,
+    )?;
+    read_ms(
+        vars,
+        "CLAWSIM_QUERY_IDLE_TIMEOUT_MS",
+        &mut runner.query_idle_timeout_ms,
+    )?;
+    runner.admin_user_id = vars
+        .get("CLAWSIM_ADMIN_USER_ID")
+        .filter(|id| !id.is_empty())
+        .cloned();
+    if let Some(zone) = vars.get("CLAWSIM_TZ") {
+        runner.time_zone =
+            crate::time::parse_time_zone(zone).map_err(|e| format!("CLAWSIM_TZ: {e}"))?;
+    }
+    match vars.get("CLAWSIM_PROVIDER").map(String::as_str) {
+        None | Some("mock") => {}
+        Some(other) => return Err(format!("CLAWSIM_PROVIDER: unknown provider {other:?}")),
+    }
+    let mock_default_script = match vars.get("CLAWSIM_MOCK_SCRIPT") {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("CLAWSIM_MOCK_SCRIPT: {path}: {e}"))?,
+        ),
+        None => None,
+    };
+    Ok(AgentSettings {
+        runner,
+        mock_default_script,
+    })
+}
+
+fn read_ms(vars: &BTreeMap<String, String>, name: &str, into: &mut i64) -> Result<(), String> {
+    if let Some(text) = vars.get(name) {
+        *into = text
+            .parse::<i64>()
+            .ok()
+            .filter(|ms| *ms > 0)
+            .ok_or_else(|| format!("{name}: expected a positive number of ms, got {text:?}"))?;
+    }
+    Ok(())
+}
+
+fn provider_for(settings: &AgentSettings) -> Box<dyn Provider> {
+    match &settings.mock_default_script {
+        Some(script) => Box::new(MockProvider::with_default_script(script)),
+        None => Box::new(MockProvider::new()),
+    }
+}
+
+/// Runs the agent-runner until its provider exits the process; returns the exit code.
+/// Errors of a step are logged and retried at the idle interval: a loop never crashes.
+pub fn run_agent(settings: AgentSettings) -> i32 {
+    let env: Rc<dyn Env> = Rc::new(LiveEnv::new());
+    let idle_ms = settings.runner.poll_interval_idle_ms;
+    let mut runner = loop {
+        match AgentRunner::start(
+            env.clone(),
+            settings.runner.clone(),
+            provider_for(&settings),
+        ) {
+            Ok(runner) => break runner,
+            Err(error) => {
+                tracing::warn!(%error, "agent-runner could not start; retrying");
+                sleep_until_ms(env.now_ms() + idle_ms);
+            }
+        }
+    };
+    tracing::info!(session_dir = %settings.runner.paths.root.display(), "agent-runner started");
+    loop {
+        let wake_ms = match runner.step() {
+            Ok(step) => {
+                if let Some(code) = step.exit_code {
+                    tracing::warn!(code, "provider exited the process");
+                    return code;
+                }
+                step.next_wake_ms
+            }
+            Err(error) => {
+                tracing::warn!(%error, "poll iteration failed; retrying");
+                env.now_ms() + idle_ms
+            }
+        };
+        sleep_until_ms(wake_ms);
+    }
+}
