@@ -1,0 +1,661 @@
+//! The actors: one bounded step each, driving the core exactly as the live drivers do.
+//!
+//! Host side (one host process, restarted after crashes): the router takes the users'
+//! messages and answers; three timers run the fast delivery pass (sessions whose container
+//! runs), the slow one (every active session) and the sweep; a delivery pass stops at each
+//! channel send and resumes when the send completes, so other actors run in between. Container
+//! side: the runtime turns the host's start and kill requests into containers that come up after
+//! a latency; each running container's agent-runner is stepped at the wake-up it asks for, on
+//! its own clock, unless the container hangs. Every step ends with the runtime requests the host
+//! made during it.
+
+use crate::fs::Side;
+use crate::ledger::{AnswerRecord, ChannelSend, SendOutcome};
+use crate::runtime::RuntimeRequest;
+use crate::workload::{UserMessage, SIM_CHANNEL};
+use crate::world::{ActivePass, ContainerProcess, Event, StartFault, Timer, World};
+use clawsim_core::channel::{OutboundDelivery, SendError};
+use clawsim_core::config::RunnerConfig;
+use clawsim_core::host::{DeliveryStep, Host, InboundEvent};
+use clawsim_core::live::agent::settings_from_vars;
+use clawsim_core::runner::mock::MockProvider;
+use clawsim_core::runner::AgentRunner;
+use clawsim_core::runtime::{ContainerSpec, ContainerState};
+use clawsim_core::{Env, SessionPaths};
+use serde_json::Value;
+
+/// How many times a user tries to answer a question before giving up.
+const ANSWER_ATTEMPTS_MAX: u32 = 20;
+
+impl World {
+    // ---- router -------------------------------------------------------------------------
+
+    /// A user's message reaches the host (or waits for it while it is down).
+    pub(crate) fn arrival(&mut self, index: usize) {
+        let now = self.now_ms();
+        if self.ledger.sent[index].offers == 0 {
+            self.attach_armed_scripts(index);
+        }
+        let sent = &mut self.ledger.sent[index];
+        sent.offers += 1;
+        // The text as sent: the workload's, plus any provider-fault script it carries.
+        let message = UserMessage {
+            text: sent.text.clone(),
+            ..self.config.workload.messages[index].clone()
+        };
+        let event = InboundEvent {
+            channel_type: SIM_CHANNEL.into(),
+            platform_id: self.config.workload.chats[message.chat].platform_id.clone(),
+            thread_id: message.thread_id.clone(),
+            kind: "chat".into(),
+            content: message.content(),
+        };
+        let Some(host) = self.host.as_mut() else {
+            self.backlog.push(index);
+            self.record("router", None, format!("m{index} waits: host down"));
+            return;
+        };
+        let routed = host.route(&event);
+        self.after_host_step();
+        match routed {
+            Ok(routed) => {
+                let sent = &mut self.ledger.sent[index];
+                sent.routed_at_ms = Some(now);
+                sent.session_id = Some(routed.session_id.clone());
+                sent.message_id = Some(routed.message_id.clone());
+                sent.seq = Some(routed.seq);
+                let what = format!(
+                    "m{index} routed as {} seq {}",
+                    routed.message_id, routed.seq
+                );
+                self.record("router", Some(&routed.session_id), what);
+            }
+            Err(error) => {
+                let delay_ms = self.redelivery_delay_ms();
+                self.schedule_in(delay_ms, Event::Arrival { index });
+                self.record("router", None, format!("m{index} refused: {error}"));
+            }
+        }
+    }
+
+    /// How long the platform waits before offering something the host refused again.
+    fn redelivery_delay_ms(&mut self) -> i64 {
+        1 + self
+            .choices
+            .below(self.config.timing.redelivery_ms_max as u64) as i64
+    }
+
+    /// Provider faults take effect here: their mock scripts ride on this message's text, and
+    /// each is counted now that it will meet the provider.
+    fn attach_armed_scripts(&mut self, index: usize) {
+        if self.armed_scripts.is_empty() {
+            return;
+        }
+        let armed = std::mem::take(&mut self.armed_scripts);
+        let scripts: Vec<&str> = armed.iter().map(|(_, script)| script.as_str()).collect();
+        let sent = &mut self.ledger.sent[index];
+        sent.text = format!("{} @mock {}", sent.text, scripts.join("; "));
+        for (kind, _) in &armed {
+            *self.fault_counts.entry(kind.to_string()).or_default() += 1;
+        }
+        let what = format!("m{index} carries {scripts:?}");
+        self.record("faults", None, what);
+    }
+
+    /// A user answers a question card.
+    pub(crate) fn answer(&mut self, question_id: String, option: String, attempt: u32) {
+        let retry = Event::Answer {
+            question_id: question_id.clone(),
+            option: option.clone(),
+            attempt: attempt + 1,
+        };
+        let result = match self.host.as_mut() {
+            Some(host) => host
+                .answer_question(&question_id, &option)
+                .map_err(|e| e.to_string()),
+            None => Err("host down".to_string()),
+        };
+        self.after_host_step();
+        let now = self.now_ms();
+        match result {
+            Ok(routed) => {
+                self.ledger.answers.push(AnswerRecord {
+                    at_ms: now,
+                    question_id: question_id.clone(),
+                    option,
+                    message_id: Some(routed.message_id),
+                });
+                let what = format!("answered {question_id}");
+                self.record("user", Some(&routed.session_id), what);
+            }
+            Err(error) => {
+                if attempt + 1 < ANSWER_ATTEMPTS_MAX {
+                    let delay_ms = self.redelivery_delay_ms();
+                    self.schedule_in(delay_ms, retry);
+                }
+                self.record(
+                    "user",
+                    None,
+                    format!("answer {question_id} refused: {error}"),
+                );
+            }
+        }
+    }
+
+    // ---- host timers --------------------------------------------------------------------
+
+    /// One of the host's timers fires (and re-arms, unless it is a one-off or its host died).
+    pub(crate) fn tick(&mut self, timer: Timer, incarnation: u64, once: bool) {
+        if self.host.is_none() || incarnation != self.host_incarnation {
+            return;
+        }
+        if !once {
+            let event = Event::Tick {
+                timer,
+                incarnation,
+                once,
+            };
+            self.schedule_in(self.interval_ms(timer), event);
+        }
+        match timer {
+            Timer::DeliveryFast => self.deliver_sessions(true),
+            Timer::DeliverySlow => self.deliver_sessions(false),
+            Timer::Sweep => self.sweep_sessions(),
+        }
+    }
+
+    /// Ids of the active sessions (only those whose container runs, for the fast pass).
+    fn session_ids(&mut self, running_only: bool, actor: &str) -> Vec<String> {
+        let Some(host) = self.host.as_mut() else {
+            return Vec::new();
+        };
+        match host.active_sessions() {
+            Ok(sessions) => sessions
+                .into_iter()
+                .map(|s| s.id)
+                .filter(|id| !running_only || host.container_state(id) == ContainerState::Running)
+                .collect(),
+            Err(error) => {
+                self.record(actor, None, format!("cannot list sessions: {error}"));
+                Vec::new()
+            }
+        }
+    }
+
+    fn deliver_sessions(&mut self, fast: bool) {
+        let actor = if fast {
+            "delivery-fast"
+        } else {
+            "delivery-slow"
+        };
+        for session_id in self.session_ids(fast, actor) {
+            let Some(host) = self.host.as_mut() else {
+                return;
+            };
+            match host.begin_delivery(&session_id) {
+                Ok(Some(pass)) => {
+                    let pass_id = self.next_pass_id;
+                    self.next_pass_id += 1;
+                    let active = ActivePass {
+                        session_id,
+                        pass,
+                        fast,
+                    };
+                    self.passes.insert(pass_id, active);
+                    self.continue_pass(pass_id);
+                }
+                Ok(None) => self.record(actor, Some(&session_id), "pass busy".into()),
+                Err(error) => {
+                    self.record(actor, Some(&session_id), format!("begin failed: {error}"))
+                }
+            }
+        }
+        self.after_host_step();
+    }
+
+    /// Runs a delivery pass until it needs the channel or is over.
+    fn continue_pass(&mut self, pass_id: u64) {
+        let (Some(host), Some(active)) = (self.host.as_mut(), self.passes.get_mut(&pass_id)) else {
+            return;
+        };
+        let actor = if active.fast {
+            "delivery-fast"
+        } else {
+            "delivery-slow"
+        };
+        let session_id = active.session_id.clone();
+        match host.delivery_step(&mut active.pass) {
+            Ok(DeliveryStep::Send(delivery)) => {
+                let planned = self.channel.plan_send(self.choices.as_mut());
+                let what = format!(
+                    "send {} seq {:?} ({} ms)",
+                    delivery.message_out_id, delivery.seq, planned.latency_ms
+                );
+                let event = Event::SendDone {
+                    pass_id,
+                    incarnation: self.host_incarnation,
+                    delivery,
+                    outcome: planned.outcome,
+                };
+                self.schedule_in(planned.latency_ms, event);
+                self.record(actor, Some(&session_id), what);
+            }
+            Ok(DeliveryStep::Done) => {
+                self.end_pass(pass_id);
+                self.record(actor, Some(&session_id), "pass done".into());
+            }
+            Err(error) => {
+                self.end_pass(pass_id);
+                self.record(actor, Some(&session_id), format!("pass failed: {error}"));
+            }
+        }
+    }
+
+    fn end_pass(&mut self, pass_id: u64) {
+        if let (Some(host), Some(active)) = (self.host.as_mut(), self.passes.remove(&pass_id)) {
+            host.end_delivery(active.pass);
+        }
+    }
+
+    /// A channel send completes: the platform records what it got, then the host hears how it
+    /// went — unless the host died meanwhile, in which case the request may or may not have
+    /// left the process before it did.
+    pub(crate) fn send_done(
+        &mut self,
+        pass_id: u64,
+        incarnation: u64,
+        delivery: OutboundDelivery,
+        outcome: Result<(), SendError>,
+    ) {
+        let host_alive = self.host.is_some() && incarnation == self.host_incarnation;
+        let reached = host_alive || self.choices.chance(0.5);
+        let session_id = delivery.session_id.clone();
+        if reached {
+            self.platform_receives(&delivery, &outcome, incarnation);
+        }
+        if !host_alive {
+            let what = format!(
+                "send {} finished after its host died (reached: {reached})",
+                delivery.message_out_id
+            );
+            self.record("channel", Some(&session_id), what);
+            return;
+        }
+        let what = match &outcome {
+            Ok(()) => format!("sent {}", delivery.message_out_id),
+            Err(error) => format!("send {} failed: {error}", delivery.message_out_id),
+        };
+        self.record("channel", Some(&session_id), what);
+        let (Some(host), Some(active)) = (self.host.as_mut(), self.passes.get_mut(&pass_id)) else {
+            return;
+        };
+        match host.delivery_sent(&mut active.pass, outcome) {
+            Ok(()) => self.continue_pass(pass_id),
+            Err(error) => {
+                self.end_pass(pass_id);
+                self.record(
+                    "delivery",
+                    Some(&session_id),
+                    format!("record of {} failed: {error}", delivery.message_out_id),
+                );
+            }
+        }
+        self.after_host_step();
+    }
+
+    /// The ledger's record of a send, and the user's answer if it was a question card.
+    fn platform_receives(
+        &mut self,
+        delivery: &OutboundDelivery,
+        outcome: &Result<(), SendError>,
+        incarnation: u64,
+    ) {
+        let outcome = match outcome {
+            Ok(()) => SendOutcome::Received,
+            Err(SendError::Transient(_)) => SendOutcome::Transient,
+            Err(SendError::Permanent(_)) => SendOutcome::Permanent,
+        };
+        self.ledger.channel.push(ChannelSend {
+            at_ms: self.now_ms(),
+            outcome,
+            message_out_id: delivery.message_out_id.clone(),
+            seq: delivery.seq,
+            session_id: delivery.session_id.clone(),
+            route: delivery.route.clone(),
+            kind: delivery.kind.clone(),
+            content: delivery.content.clone(),
+            files: delivery
+                .files
+                .iter()
+                .map(|(name, _)| name.clone())
+                .collect(),
+            host_incarnation: incarnation,
+        });
+        if outcome != SendOutcome::Received {
+            return;
+        }
+        if let Some((question_id, option)) = question_of(&delivery.content) {
+            let max = self.config.workload.answer_delay_ms_max.max(0) as u64;
+            let delay = self.choices.below(max + 1) as i64;
+            let event = Event::Answer {
+                question_id,
+                option,
+                attempt: 0,
+            };
+            self.schedule_in(delay, event);
+        }
+    }
+
+    /// The sweep, as the live host runs it: every active session, one report each.
+    fn sweep_sessions(&mut self) {
+        let Some(host) = self.host.as_mut() else {
+            return;
+        };
+        match host.sweep_all() {
+            Ok(reports) => {
+                for (session_id, report) in reports {
+                    let what = match report {
+                        Ok(report) => format!("{report:?}"),
+                        Err(error) => format!("sweep failed: {error}"),
+                    };
+                    self.record("sweep", Some(&session_id), what);
+                }
+            }
+            Err(error) => self.record("sweep", None, format!("cannot list sessions: {error}")),
+        }
+        self.after_host_step();
+    }
+
+    /// The host process starts again.
+    pub(crate) fn host_restart(&mut self) {
+        if self.host.is_some() {
+            return;
+        }
+        let opened = Host::open(
+            self.host_env.clone(),
+            self.host_config.clone(),
+            self.runtime_handle(),
+        );
+        match opened {
+            Ok(host) => {
+                self.host = Some(host);
+                self.host_incarnation += 1;
+                let what = format!("host started (incarnation {})", self.host_incarnation);
+                self.record("world", None, what);
+                if std::mem::take(&mut self.crashed_since_restart) {
+                    let checks = self.integrity_of_all();
+                    self.ledger.crash_checks.extend(checks);
+                }
+                self.schedule_timers();
+                for index in std::mem::take(&mut self.backlog) {
+                    self.schedule_in(0, Event::Arrival { index });
+                }
+            }
+            Err(error) => {
+                self.record("world", None, format!("host failed to start: {error}"));
+                let retry_ms = self.config.timing.host_restart_retry_ms;
+                self.schedule_in(retry_ms, Event::HostRestart);
+            }
+        }
+        self.after_host_step();
+    }
+
+    // ---- container runtime --------------------------------------------------------------
+
+    /// Handles what the host asked of the runtime during its last step.
+    pub(crate) fn after_host_step(&mut self) {
+        let requests = self.table.borrow_mut().take_requests();
+        for request in requests {
+            match request {
+                RuntimeRequest::Start { spec, generation } => {
+                    self.start_container(spec, generation)
+                }
+                RuntimeRequest::Kill { session_id, stop } => {
+                    self.end_container(&session_id, !stop);
+                    let what = if stop {
+                        "container stopped"
+                    } else {
+                        "container killed"
+                    };
+                    self.record("runtime", Some(&session_id), what.into());
+                }
+            }
+        }
+    }
+
+    fn start_container(&mut self, spec: ContainerSpec, generation: u64) {
+        let timing = self.config.timing;
+        let mut latency_ms = self
+            .choices
+            .range_inclusive(timing.container_start_ms_min, timing.container_start_ms_max);
+        let mut fails = false;
+        if !self.start_faults.is_empty() {
+            match self.start_faults.remove(0) {
+                StartFault::Slow { extra_ms } => latency_ms += extra_ms,
+                StartFault::Fails => fails = true,
+            }
+        }
+        let session_id = spec.session_id.clone();
+        let what = format!("start requested (generation {generation}, {latency_ms} ms)");
+        self.schedule_in(
+            latency_ms,
+            Event::ContainerUp {
+                spec,
+                generation,
+                fails,
+            },
+        );
+        self.record("runtime", Some(&session_id), what);
+    }
+
+    /// A requested container comes up (or fails to), and its agent process starts.
+    pub(crate) fn container_up(&mut self, spec: ContainerSpec, generation: u64, fails: bool) {
+        let session_id = spec.session_id.clone();
+        let starting =
+            self.table
+                .borrow()
+                .is_current(&session_id, generation, ContainerState::Starting);
+        if !starting {
+            return;
+        }
+        if fails {
+            self.table
+                .borrow_mut()
+                .set_state(&session_id, ContainerState::Stopped);
+            self.record(
+                "runtime",
+                Some(&session_id),
+                "container failed to start".into(),
+            );
+            return;
+        }
+        self.table
+            .borrow_mut()
+            .set_state(&session_id, ContainerState::Running);
+        if self.declared_writers.insert(spec.session_dir.clone()) {
+            let outbound = spec.session_dir.join("outbound.db");
+            self.fs
+                .set_writer(&outbound.display().to_string(), Side::Container);
+        }
+        let env = self.container_env(&session_id, generation);
+        let process = ContainerProcess {
+            generation,
+            spec,
+            env,
+            runner: None,
+            poll_interval_idle_ms: RunnerConfig::new(SessionPaths::default()).poll_interval_idle_ms,
+            wake_token: 0,
+            hung_until_ms: None,
+        };
+        self.containers.insert(session_id.clone(), process);
+        self.record("runtime", Some(&session_id), "container running".into());
+        self.wake_runner_at(&session_id, self.now_ms());
+    }
+
+    /// Schedules the runner's own next wake-up at true time `at_ms`; earlier ones go stale.
+    pub(crate) fn wake_runner_at(&mut self, session_id: &str, at_ms: i64) {
+        let token = self.next_wake_token;
+        self.next_wake_token += 1;
+        let Some(process) = self.containers.get_mut(session_id) else {
+            return;
+        };
+        process.wake_token = token;
+        let event = Event::RunnerWake {
+            session_id: session_id.to_string(),
+            generation: process.generation,
+            token,
+            duplicate: false,
+        };
+        self.schedule(at_ms, event);
+    }
+
+    /// The session's container process ends: a kill takes it down between two of its steps
+    /// with no clean-up (its handles die, its locks go); a stop lets it close its files.
+    pub(crate) fn end_container(&mut self, session_id: &str, killed: bool) {
+        let process = self.containers.remove(session_id);
+        if killed {
+            self.fs.crash_named_process(
+                Side::Container,
+                &crate::world::container_process(session_id),
+            );
+        }
+        drop(process);
+    }
+
+    /// An agent-runner's wake-up: one poll iteration, unless the container hangs or is gone.
+    pub(crate) fn runner_wake(
+        &mut self,
+        session_id: &str,
+        generation: u64,
+        token: u64,
+        duplicate: bool,
+    ) {
+        let Some(process) = self.containers.get(session_id) else {
+            return;
+        };
+        let stale = process.generation != generation || (!duplicate && process.wake_token != token);
+        if stale || process.hung_until_ms.is_some() || (duplicate && process.runner.is_none()) {
+            return;
+        }
+        if process.runner.is_none() {
+            self.start_runner(session_id);
+        } else {
+            self.step_runner(session_id, duplicate);
+        }
+    }
+
+    /// The agent process starts its runner; like the live binary, it retries until it can.
+    fn start_runner(&mut self, session_id: &str) {
+        let Some(process) = self.containers.get_mut(session_id) else {
+            return;
+        };
+        let mut vars = process.spec.env_vars.clone();
+        vars.entry("CLAWSIM_SESSION_DIR".into())
+            .or_insert_with(|| process.spec.session_dir.display().to_string());
+        let settings = match settings_from_vars(&vars) {
+            Ok(settings) => settings,
+            Err(error) => {
+                self.record("runner", Some(session_id), format!("bad settings: {error}"));
+                self.agent_exits(session_id, 2);
+                return;
+            }
+        };
+        let idle_ms = settings.runner.poll_interval_idle_ms;
+        let env = process.env.clone();
+        let started =
+            AgentRunner::start(env.clone(), settings.runner, Box::new(MockProvider::new()));
+        let (what, wake_side_ms) = match started {
+            Ok(runner) => {
+                process.runner = Some(runner);
+                process.poll_interval_idle_ms = idle_ms;
+                ("agent-runner started".to_string(), env.now_ms())
+            }
+            Err(error) => (format!("start failed: {error}"), env.now_ms() + idle_ms),
+        };
+        self.record("runner", Some(session_id), what);
+        let at_ms = self.clock.true_ms_when(Side::Container, wake_side_ms);
+        self.wake_runner_at(session_id, at_ms);
+    }
+
+    fn step_runner(&mut self, session_id: &str, duplicate: bool) {
+        let Some(process) = self.containers.get_mut(session_id) else {
+            return;
+        };
+        let Some(runner) = process.runner.as_mut() else {
+            return;
+        };
+        let stepped = runner.step();
+        let (what, wake_side_ms) = match stepped {
+            Ok(step) => {
+                if let Some(code) = step.exit_code {
+                    self.record("runner", Some(session_id), format!("exit {code}"));
+                    self.agent_exits(session_id, code);
+                    return;
+                }
+                let in_ms = step.next_wake_ms - process.env.now_ms();
+                (format!("poll, next in {in_ms} ms"), step.next_wake_ms)
+            }
+            Err(error) => {
+                // The live binary logs the error and tries again at the idle interval.
+                let retry_side_ms = process.env.now_ms() + process.poll_interval_idle_ms;
+                (format!("poll failed: {error}"), retry_side_ms)
+            }
+        };
+        let what = if duplicate {
+            format!("duplicate wake: {what}")
+        } else {
+            what
+        };
+        self.record("runner", Some(session_id), what);
+        if !duplicate {
+            let at_ms = self.clock.true_ms_when(Side::Container, wake_side_ms);
+            self.wake_runner_at(session_id, at_ms);
+        }
+    }
+
+    /// The agent process exits on its own: the container stops.
+    fn agent_exits(&mut self, session_id: &str, code: i32) {
+        if let Some(process) = self.containers.remove(session_id) {
+            let generation = process.generation;
+            let mut table = self.table.borrow_mut();
+            if table.is_current(session_id, generation, ContainerState::Running) {
+                table.set_state(session_id, ContainerState::Stopped);
+            }
+        }
+        self.record(
+            "runtime",
+            Some(session_id),
+            format!("container exited ({code})"),
+        );
+    }
+
+    /// A hung container resumes where it stopped.
+    pub(crate) fn hang_end(&mut self, session_id: &str, generation: u64) {
+        let Some(process) = self.containers.get_mut(session_id) else {
+            return;
+        };
+        if process.generation != generation || process.hung_until_ms.take().is_none() {
+            return;
+        }
+        self.record("runtime", Some(session_id), "container resumed".into());
+        self.wake_runner_at(session_id, self.now_ms());
+    }
+}
+
+/// `(question id, first option)` of an `ask_question` card.
+fn question_of(content: &Value) -> Option<(String, String)> {
+    if content.get("type").and_then(Value::as_str) != Some("ask_question") {
+        return None;
+    }
+    let question_id = content.get("questionId")?.as_str()?.to_string();
+    let option = match content.get("options").and_then(|o| o.get(0)) {
+        Some(Value::String(text)) => text.clone(),
+        Some(other) => other
+            .get("value")
+            .or_else(|| other.get("label"))
+            .and_then(Value::as_str)
+            .map_or_else(|| other.to_string(), str::to_string),
+        None => String::new(),
+    };
+    Some((question_id, option))
+}

@@ -1,0 +1,304 @@
+//! Faults as data: what goes wrong in a run, and when.
+//!
+//! A [`FaultPlan`] is a list of faults at offsets from the start of the run. It is plain serde
+//! data so the harness can generate it with proptest, shrink it to the one or two faults that
+//! matter, save it next to a failing seed and replay it. The world applies each fault when its
+//! time comes and counts it by [`Fault::kind`]; a fault that finds nothing to act on (killing a
+//! container when none runs) is recorded as skipped and not counted. Provider faults are not
+//! injected into the provider: they arm a mock script that the next workload message carries,
+//! so the unmodified core meets them the way it meets any prompt.
+
+use crate::tape::ChoiceSource;
+use serde::{Deserialize, Serialize};
+
+/// Which side a clock or storage fault hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultSide {
+    Host,
+    Container,
+}
+
+/// One thing that goes wrong.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Fault {
+    /// `docker kill` of a running container (the `pick`-th running one, modulo their number).
+    ContainerKilled { pick: u64 },
+    /// A running container stops making progress (`docker pause`) for `duration_ms`.
+    ContainerHung { pick: u64, duration_ms: i64 },
+    /// The next container start takes `extra_ms` longer.
+    ContainerSlowStart { extra_ms: i64 },
+    /// The next container start fails.
+    ContainerStartFails,
+    /// The host process dies and is restarted after `down_ms`.
+    HostCrash { down_ms: i64 },
+    /// The machine loses power between two steps: every process dies, unsynced writes are
+    /// lost or torn.
+    MachineCrash { down_ms: i64 },
+    /// The machine loses power in the middle of the `after_ops`-th next mutating disk operation
+    /// of either side (inside a commit, between its journal sync and its DB write, ...).
+    PowerCut { after_ops: u32, down_ms: i64 },
+    /// The side's next fsync fails; what it was syncing may or may not be durable.
+    FsyncError { side: FaultSide },
+    /// The side's next `ops` writes that grow a file fail with "disk full".
+    DiskFull { side: FaultSide, ops: u32 },
+    /// The side's next lock acquisition is refused (SQLITE_BUSY; its busy handler retries).
+    SqliteBusy { side: FaultSide },
+    /// The side's next `ops` disk operations each cost `delay_ms` of simulated time.
+    SlowDisk {
+        side: FaultSide,
+        delay_ms: i64,
+        ops: u32,
+    },
+    /// The next `sends` channel sends take `extra_ms` longer.
+    ChannelSlow { extra_ms: i64, sends: u32 },
+    /// The next `sends` channel sends fail transiently.
+    ChannelTransient { sends: u32 },
+    /// The next `sends` channel sends are refused for good.
+    ChannelPermanent { sends: u32 },
+    /// The next workload message makes the provider think `think_ms` before answering.
+    ProviderSlow { think_ms: i64 },
+    /// The next workload message gets no answer at all from the provider.
+    ProviderSilent,
+    /// The provider errors on the next workload message (`fatal`: not retryable).
+    ProviderError { fatal: bool },
+    /// The provider takes the agent process down with `code` on the next workload message.
+    ProviderExit { code: i32 },
+    /// One side's clock is offset and drifts from now on.
+    ClockSkew {
+        side: FaultSide,
+        offset_ms: i64,
+        drift_ppm: i64,
+    },
+    /// One side's clock jumps by `delta_ms`.
+    ClockStep { side: FaultSide, delta_ms: i64 },
+    /// Every actor that waits is woken once more, now, on top of its own wake-up.
+    DuplicateWake,
+}
+
+/// Every fault kind, in the order [`FaultPlan::generate`] picks from.
+pub const FAULT_KINDS: &[&str] = &[
+    "container-killed",
+    "container-hung",
+    "container-slow-start",
+    "container-start-fails",
+    "host-crash",
+    "machine-crash",
+    "power-cut",
+    "fsync-error",
+    "disk-full",
+    "sqlite-busy",
+    "slow-disk",
+    "channel-slow",
+    "channel-transient",
+    "channel-permanent",
+    "provider-slow",
+    "provider-silent",
+    "provider-error",
+    "provider-exit",
+    "clock-skew",
+    "clock-step",
+    "duplicate-wake",
+];
+
+impl Fault {
+    /// The kind's name, as counted in a run's summary.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::ContainerKilled { .. } => "container-killed",
+            Fault::ContainerHung { .. } => "container-hung",
+            Fault::ContainerSlowStart { .. } => "container-slow-start",
+            Fault::ContainerStartFails => "container-start-fails",
+            Fault::HostCrash { .. } => "host-crash",
+            Fault::MachineCrash { .. } => "machine-crash",
+            Fault::PowerCut { .. } => "power-cut",
+            Fault::FsyncError { .. } => "fsync-error",
+            Fault::DiskFull { .. } => "disk-full",
+            Fault::SqliteBusy { .. } => "sqlite-busy",
+            Fault::SlowDisk { .. } => "slow-disk",
+            Fault::ChannelSlow { .. } => "channel-slow",
+            Fault::ChannelTransient { .. } => "channel-transient",
+            Fault::ChannelPermanent { .. } => "channel-permanent",
+            Fault::ProviderSlow { .. } => "provider-slow",
+            Fault::ProviderSilent => "provider-silent",
+            Fault::ProviderError { .. } => "provider-error",
+            Fault::ProviderExit { .. } => "provider-exit",
+            Fault::ClockSkew { .. } => "clock-skew",
+            Fault::ClockStep { .. } => "clock-step",
+            Fault::DuplicateWake => "duplicate-wake",
+        }
+    }
+
+    /// A fault of kind `kind` (one of [`FAULT_KINDS`]) with parameters drawn from `choices`.
+    pub fn generate(kind: &str, choices: &mut dyn ChoiceSource) -> Option<Fault> {
+        let side = |c: &mut dyn ChoiceSource| {
+            if c.chance(0.5) {
+                FaultSide::Container
+            } else {
+                FaultSide::Host
+            }
+        };
+        Some(match kind {
+            "container-killed" => Fault::ContainerKilled {
+                pick: choices.below(8),
+            },
+            "container-hung" => Fault::ContainerHung {
+                pick: choices.below(8),
+                duration_ms: choices.range_inclusive(5_000, 15 * 60_000),
+            },
+            "container-slow-start" => Fault::ContainerSlowStart {
+                extra_ms: choices.range_inclusive(1_000, 60_000),
+            },
+            "container-start-fails" => Fault::ContainerStartFails,
+            "host-crash" => Fault::HostCrash {
+                down_ms: choices.range_inclusive(0, 120_000),
+            },
+            "machine-crash" => Fault::MachineCrash {
+                down_ms: choices.range_inclusive(1_000, 300_000),
+            },
+            "power-cut" => Fault::PowerCut {
+                after_ops: 1 + choices.below(200) as u32,
+                down_ms: choices.range_inclusive(1_000, 300_000),
+            },
+            "fsync-error" => Fault::FsyncError {
+                side: side(choices),
+            },
+            "disk-full" => Fault::DiskFull {
+                side: side(choices),
+                ops: 1 + choices.below(20) as u32,
+            },
+            "sqlite-busy" => Fault::SqliteBusy {
+                side: side(choices),
+            },
+            "slow-disk" => Fault::SlowDisk {
+                side: side(choices),
+                delay_ms: choices.range_inclusive(1, 500),
+                ops: 1 + choices.below(200) as u32,
+            },
+            "channel-slow" => Fault::ChannelSlow {
+                extra_ms: choices.range_inclusive(1_000, 30_000),
+                sends: 1 + choices.below(5) as u32,
+            },
+            "channel-transient" => Fault::ChannelTransient {
+                sends: 1 + choices.below(8) as u32,
+            },
+            "channel-permanent" => Fault::ChannelPermanent {
+                sends: 1 + choices.below(2) as u32,
+            },
+            "provider-slow" => Fault::ProviderSlow {
+                think_ms: choices.range_inclusive(1_000, 120_000),
+            },
+            "provider-silent" => Fault::ProviderSilent,
+            "provider-error" => Fault::ProviderError {
+                fatal: choices.chance(0.5),
+            },
+            "provider-exit" => Fault::ProviderExit {
+                code: 1 + choices.below(3) as i32,
+            },
+            "clock-skew" => Fault::ClockSkew {
+                side: side(choices),
+                offset_ms: choices.range_inclusive(-120_000, 120_000),
+                drift_ppm: choices.range_inclusive(-500, 500),
+            },
+            "clock-step" => Fault::ClockStep {
+                side: side(choices),
+                delta_ms: choices.range_inclusive(-300_000, 300_000),
+            },
+            "duplicate-wake" => Fault::DuplicateWake,
+            _ => return None,
+        })
+    }
+}
+
+/// A fault and when it strikes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedFault {
+    /// Offset from the start of the run, ms.
+    pub at_ms: i64,
+    pub fault: Fault,
+}
+
+/// Everything that goes wrong in one run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FaultPlan {
+    pub faults: Vec<PlannedFault>,
+}
+
+impl FaultPlan {
+    /// No faults at all.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// `count` faults of kinds drawn from `kinds` (names from [`FAULT_KINDS`]), at times drawn
+    /// in `0..window_ms`, sorted by time.
+    pub fn generate(
+        choices: &mut dyn ChoiceSource,
+        kinds: &[&str],
+        count: usize,
+        window_ms: i64,
+    ) -> Self {
+        let mut faults: Vec<PlannedFault> = (0..count)
+            .filter_map(|_| {
+                let kind = kinds.get(choices.below(kinds.len() as u64) as usize)?;
+                let at_ms = choices.range_inclusive(0, window_ms.max(1) - 1);
+                Fault::generate(kind, choices).map(|fault| PlannedFault { at_ms, fault })
+            })
+            .collect();
+        faults.sort_by_key(|f| f.at_ms);
+        Self { faults }
+    }
+
+    /// A plan with one fault of `kind` at `at_ms`, parameters drawn from `choices`.
+    pub fn single(kind: &str, at_ms: i64, choices: &mut dyn ChoiceSource) -> Option<Self> {
+        let fault = Fault::generate(kind, choices)?;
+        Some(Self {
+            faults: vec![PlannedFault { at_ms, fault }],
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SimRng;
+    use crate::tape::{ChoiceTape, SeededChoices};
+
+    #[test]
+    fn every_kind_generates_a_fault_of_that_kind() {
+        let mut choices = SeededChoices::new(SimRng::new(3));
+        for kind in FAULT_KINDS {
+            let fault = Fault::generate(kind, &mut choices).expect(kind);
+            assert_eq!(fault.kind(), *kind);
+        }
+        assert!(Fault::generate("meteor-strike", &mut choices).is_none());
+    }
+
+    #[test]
+    fn plans_round_trip_through_json() {
+        let mut choices = SeededChoices::new(SimRng::new(8));
+        let plan = FaultPlan::generate(&mut choices, FAULT_KINDS, 30, 600_000);
+        let json = serde_json::to_string(&plan).unwrap();
+        assert_eq!(serde_json::from_str::<FaultPlan>(&json).unwrap(), plan);
+        assert!(plan.faults.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
+    }
+
+    #[test]
+    fn a_zero_tape_generates_the_mildest_plan() {
+        let plan = FaultPlan::generate(&mut ChoiceTape::new(vec![]), FAULT_KINDS, 1, 1_000);
+        assert_eq!(
+            plan.faults,
+            vec![PlannedFault {
+                at_ms: 0,
+                fault: Fault::ContainerKilled { pick: 0 }
+            }]
+        );
+    }
+
+    #[test]
+    fn fault_json_names_its_kind() {
+        let json = serde_json::to_string(&Fault::HostCrash { down_ms: 5 }).unwrap();
+        assert_eq!(json, r#"{"kind":"host-crash","down_ms":5}"#);
+    }
+}

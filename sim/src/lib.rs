@@ -1,0 +1,35 @@
+//! clawsim-sim: the simulated world that runs the unmodified core.
+//!
+//! **Model.** One process, one thread per world, no wall clock. SimFs holds every file and a
+//! SQLite VFS over it serves the core's real SQL; [`clock::SimClock`] is the world's time, read
+//! by each side through its own offset and drift; a seeded discrete-event [`scheduler`] runs the
+//! actors — the host's router, delivery passes and sweep, one agent-runner per running container,
+//! channel sends in flight, container starts, users, faults — one bounded step at a time, and
+//! jumps to the next timer when all of them wait. Every choice comes from the seed or from a
+//! [`tape`], so a run replays byte for byte, and its [`trace`] hash proves it.
+//!
+//! **Architecture invariants.** Nothing inside a world reads the wall clock, spawns a thread or
+//! iterates an unordered map. The core is driven only through its public API, exactly as the
+//! live drivers drive it; the world never asks the core whether it is simulated. The world
+//! never depends on the harness.
+
+pub mod fs;
+pub mod rng;
+pub mod vfs;
+
+pub use fs::{DoubtCause, FsFault, MaybeDurable, MountProfile, Side, SimFs};
+pub use rng::SimRng;
+
+pub mod actors;
+pub mod channel;
+pub mod clock;
+pub mod env;
+pub mod faults;
+pub mod inject;
+pub mod ledger;
+pub mod runtime;
+pub mod scheduler;
+pub mod tape;
+pub mod trace;
+pub mod workload;
+pub mod world;
