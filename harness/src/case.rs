@@ -1,0 +1,216 @@
+//! A case: everything that determines one simulated run, as plain data.
+//!
+//! `clawsim run` draws a case from a seed (the world's default scenario); generators draw one
+//! from proptest; the shrinker makes one smaller; an artifact saves one and `clawsim replay`
+//! runs it again. A case turns into the sim's `WorldConfig`, and the same case always gives the
+//! same run.
+//!
+//! Workload texts may name instants relative to the world's start (which the seed decides), as
+//! `${start+90s}` or `${start+2m}`: a scheduled task needs an absolute `processAfter`, and a
+//! generator cannot know the start before the seed is fixed. They are expanded when the case
+//! becomes a config.
+
+use clawsim_core::time::format_instant;
+use clawsim_sim::clock::EPOCH_MS;
+use clawsim_sim::faults::FaultPlan;
+use clawsim_sim::fs::MountProfile;
+use clawsim_sim::rng::SimRng;
+use clawsim_sim::trace::TraceMode;
+use clawsim_sim::workload::Workload;
+use clawsim_sim::world::WorldConfig;
+use serde::{Deserialize, Serialize};
+
+/// Which workload a seed runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorkloadKind {
+    /// The world's default scenario: chat bursts over one to three chats, up to four faults.
+    Default,
+    /// A case drawn from the harness's generators with the seed as the generator's seed: also
+    /// commands, one-shot and recurring tasks, questions, files, agent-to-agent messages,
+    /// scripted turns and hostile content (the same seed draws the same case for one build).
+    Mixed,
+}
+
+/// How far a world's start may lie after [`EPOCH_MS`], in seconds (the world draws it).
+const START_SPREAD_S: u64 = 365 * 86_400;
+
+/// One run, as data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Case {
+    pub seed: u64,
+    /// `bind`, `virtiofs` or `power-loss`.
+    pub profile: String,
+    pub workload: Workload,
+    pub faults: FaultPlan,
+    /// Length of the part of the run in which faults strike, ms.
+    pub active_ms: i64,
+    /// Length of the quiet period after it, ms.
+    pub quiet_ms: i64,
+    /// Scheduling choices; `None` draws them from the seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tape: Option<Vec<u64>>,
+}
+
+impl Case {
+    /// The world's default scenario for `seed` (what `clawsim run` runs).
+    pub fn default_scenario(seed: u64, profile: MountProfile) -> Self {
+        Self::from_config(&WorldConfig::default_scenario(seed, profile))
+    }
+
+    /// The case seed `seed` runs on `profile` with workload `kind`.
+    pub fn for_seed(seed: u64, profile: MountProfile, kind: WorkloadKind) -> Self {
+        match kind {
+            WorkloadKind::Default => Self::default_scenario(seed, profile),
+            WorkloadKind::Mixed => Self::mixed(seed, profile),
+        }
+    }
+
+    /// A generated case (see [`crate::generators::case`]) drawn from `seed`, with ten minutes of
+    /// activity and thirty of quiet like the default scenario.
+    pub fn mixed(seed: u64, profile: MountProfile) -> Self {
+        use proptest::strategy::{Strategy, ValueTree};
+        use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+        let mut key = [0u8; 32];
+        key[..8].copy_from_slice(&seed.to_le_bytes());
+        let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &key);
+        let mut runner = TestRunner::new_with_rng(Config::default(), rng);
+        let mut case = crate::generators::case(10 * 60_000, 30 * 60_000)
+            .new_tree(&mut runner)
+            .expect("the case strategy never rejects")
+            .current();
+        case.seed = seed;
+        case.profile = profile.name().to_string();
+        case
+    }
+
+    /// The case a world config runs.
+    pub fn from_config(config: &WorldConfig) -> Self {
+        Self {
+            seed: config.seed,
+            profile: config.profile.name().to_string(),
+            workload: config.workload.clone(),
+            faults: config.faults.clone(),
+            active_ms: config.active_ms,
+            quiet_ms: config.quiet_ms,
+            tape: config.tape.clone(),
+        }
+    }
+
+    /// The mount profile, parsed.
+    pub fn mount_profile(&self) -> Result<MountProfile, String> {
+        self.profile.parse()
+    }
+
+    /// The world config that runs this case, with its relative instants expanded.
+    pub fn to_config(&self, trace_mode: TraceMode) -> Result<WorldConfig, String> {
+        let start_ms = world_start_ms(self.seed);
+        let mut workload = self.workload.clone();
+        for message in &mut workload.messages {
+            message.text = expand_instants(&message.text, start_ms)?;
+        }
+        let mut config = WorldConfig::new(
+            self.seed,
+            self.mount_profile()?,
+            workload,
+            self.faults.clone(),
+            self.active_ms,
+        );
+        config.quiet_ms = self.quiet_ms;
+        config.tape = self.tape.clone();
+        config.trace_mode = trace_mode;
+        Ok(config)
+    }
+
+    /// A measure of size the shrinker makes smaller: messages, faults, chats, tape entries.
+    pub fn size(&self) -> usize {
+        let tape = self
+            .tape
+            .as_ref()
+            .map_or(0, |t| t.iter().filter(|v| **v != 0).count());
+        self.workload.messages.len() * 4
+            + self.faults.faults.len() * 4
+            + self.workload.chats.len()
+            + tape
+    }
+}
+
+/// True time at which the world of `seed` starts (the sim draws it from the seed's `epoch`
+/// stream; a test pins this against the world's first trace event).
+pub fn world_start_ms(seed: u64) -> i64 {
+    EPOCH_MS + SimRng::new(seed).fork("epoch").below(START_SPREAD_S) as i64 * 1_000
+}
+
+/// Replaces each `${start+N<unit>}` (unit `ms`, `s`, `m`, `h`) with the ISO-8601 instant.
+pub fn expand_instants(text: &str, start_ms: i64) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("${start") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("unterminated instant in {text:?}"))?;
+        let offset_ms = parse_offset_ms(&after["start".len()..end])
+            .ok_or_else(|| format!("bad instant ${{{}}} in {text:?}", &after[..end]))?;
+        out.push_str(&format_instant(start_ms + offset_ms));
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// `+90s`, `-5m`, `+250ms`, `` (zero).
+fn parse_offset_ms(text: &str) -> Option<i64> {
+    if text.is_empty() {
+        return Some(0);
+    }
+    let (sign, body) = match text.as_bytes()[0] {
+        b'+' => (1, &text[1..]),
+        b'-' => (-1, &text[1..]),
+        _ => return None,
+    };
+    let digits_end = body.find(|c: char| !c.is_ascii_digit())?;
+    let number: i64 = body[..digits_end].parse().ok()?;
+    let scale = match &body[digits_end..] {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return None,
+    };
+    Some(sign * number * scale)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seed_draws_the_same_mixed_case_every_time() {
+        let first = Case::mixed(11, MountProfile::Virtiofs);
+        assert_eq!(first, Case::mixed(11, MountProfile::Virtiofs));
+        assert_ne!(
+            first.workload,
+            Case::mixed(12, MountProfile::Virtiofs).workload
+        );
+        assert_eq!((first.seed, first.profile.as_str()), (11, "virtiofs"));
+    }
+
+    #[test]
+    fn instants_expand_relative_to_the_start() {
+        let start = 1_767_225_600_000;
+        let text = r#"{"processAfter":"${start+90s}","b":"${start-1m}","c":"${start}"}"#;
+        let expanded = expand_instants(text, start).unwrap();
+        assert_eq!(
+            expanded,
+            r#"{"processAfter":"2026-01-01T00:01:30.000Z","b":"2025-12-31T23:59:00.000Z","c":"2026-01-01T00:00:00.000Z"}"#
+        );
+        assert!(expand_instants("${start+9x}", start).is_err());
+        assert!(expand_instants("${start+9s", start).is_err());
+        assert_eq!(
+            expand_instants("no instants", start).unwrap(),
+            "no instants"
+        );
+    }
+}

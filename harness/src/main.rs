@@ -1,0 +1,74 @@
+//! `clawsim`: the command line.
+
+use clap::{Parser, Subcommand};
+use clawsim::chat::ChatArgs;
+use clawsim::replay_command::{replay, ReplayArgs};
+use clawsim::run_command::{run, RunArgs};
+use clawsim::scenarios::ScenariosArgs;
+
+#[derive(Parser)]
+#[command(
+    name = "clawsim",
+    version,
+    about = "Deterministic simulation and live testing of a container-per-conversation agent host"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run many seeded worlds across the mount profiles and check every property (the main job).
+    Run(RunArgs),
+    /// Replay a seed, a case file or an artifact folder, byte for byte.
+    Replay(ReplayArgs),
+    /// Run the named scenarios of fixtures/scenarios and check each one's expectation.
+    Scenarios(ScenariosArgs),
+    /// Chat with the mock agent through the live host on this terminal.
+    Chat(ChatArgs),
+    /// Run the agent-runner of one session (configured by CLAWSIM_* variables; see
+    /// `clawsim-agent --help`). The live host starts this per session.
+    Agent,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => {
+            // Thousands of worlds log what their faults make the core say; only errors show.
+            clawsim_core::live::init_logging("error");
+            exit_with(run(&args))
+        }
+        Command::Replay(args) => {
+            clawsim_core::live::init_logging("warn");
+            exit_with(replay(&args))
+        }
+        Command::Scenarios(args) => {
+            clawsim_core::live::init_logging("error");
+            exit_with(clawsim::scenarios::command(&args))
+        }
+        Command::Chat(args) => {
+            clawsim_core::live::init_logging("warn");
+            clawsim::chat::run(&args)
+        }
+        Command::Agent => {
+            clawsim_core::live::init_logging("info");
+            let vars = std::env::vars().collect();
+            match clawsim_core::live::agent::settings_from_vars(&vars) {
+                Ok(settings) => std::process::exit(clawsim_core::live::agent::run_agent(settings)),
+                Err(error) => Err(error),
+            }
+        }
+    };
+    if let Err(error) = result {
+        eprintln!("clawsim: {error}");
+        std::process::exit(2);
+    }
+}
+
+/// Exits with the command's status, or hands its error on.
+fn exit_with(result: Result<i32, String>) -> Result<(), String> {
+    let code = result?;
+    std::process::exit(code)
+}

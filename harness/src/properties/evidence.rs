@@ -1,0 +1,532 @@
+//! The evidence of one run, indexed once for every checker: sessions by id, channel receipts
+//! by row, workload tokens, faults, and the few facts only the trace holds (sends that finished
+//! after their host died, sweeps that presumed a container dead, the agent-runner's polls).
+//!
+//! Messages are recognised by their token, the first word of each workload text (`m7`): the
+//! mock provider's default answer quotes the first 100 characters of its prompt, so an answer
+//! is attributed to a message by its text, not by the core's `in_reply_to`.
+
+use clawsim_core::config::{HostConfig, RunnerConfig};
+use clawsim_core::inspect::SessionSnapshot;
+use clawsim_core::model::{parse_content, text_of};
+use clawsim_core::runner::mock::{Directive, MockScript};
+use clawsim_core::time::{is_due, parse_instant};
+use clawsim_core::SessionPaths;
+use clawsim_sim::faults::FaultSide;
+use clawsim_sim::ledger::{ChannelSend, FaultRecord, Ledger, MaybeDurableRecord};
+use clawsim_sim::trace::TraceEvent;
+use clawsim_sim::world::{RunOutcome, Timing, DATA_DIR};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The prefix of the mock provider's default answer.
+pub const ANSWER_PREFIX: &str = "Mock response to: ";
+
+/// Everything the checkers read, indexed.
+pub struct Evidence<'a> {
+    pub outcome: &'a RunOutcome,
+    pub ledger: &'a Ledger,
+    /// The host's settings as the world runs it (protocol defaults).
+    pub host: HostConfig,
+    /// The host's clock at the end, for "due".
+    pub now_ms: i64,
+    /// Readable sessions, by id.
+    pub snapshots: BTreeMap<&'a str, &'a SessionSnapshot>,
+    /// Default answers the run produced, by outbound row id: from the channel and the DBs.
+    pub answers: BTreeMap<String, Answer>,
+    /// Sends the host that made them never recorded because it died first: the send finished
+    /// after its host had died, or its record failed and the host restarted before sending the
+    /// row again (a power cut in the middle of the record). Each excuses one resend.
+    pub orphaned_sends: BTreeSet<(String, i64)>,
+    /// Sessions a sweep presumed dead, with when.
+    pub presumed_dead: Vec<(String, i64)>,
+    /// When each session's agent was seen alive (`true`: it polled) or dead (`false`: its
+    /// container exited, was killed, stopped, paused, or the machine crashed), in time order.
+    pub liveness: BTreeMap<String, Vec<(i64, bool)>>,
+    /// The trace step at which the router accepted each workload message, by index.
+    pub routed_steps: BTreeMap<usize, u64>,
+    /// The trace step of each completed send, by row id and time.
+    pub send_steps: BTreeMap<(String, i64), u64>,
+}
+
+/// One default answer (`Mock response to: …`) and where it was seen.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub message_out_id: String,
+    pub session_id: String,
+    /// What the answer quotes of its prompt.
+    pub quoted: String,
+    /// When the channel first received it (true time), if it did.
+    pub received_at_ms: Option<i64>,
+    /// Its `timestamp` column (container clock), if its row was still in outbound.db.
+    pub written_at_ms: Option<i64>,
+}
+
+impl<'a> Evidence<'a> {
+    /// Indexes `outcome`.
+    pub fn new(outcome: &'a RunOutcome) -> Self {
+        let ledger = &outcome.ledger;
+        let snapshots = ledger
+            .final_state
+            .sessions
+            .iter()
+            .filter_map(|s| Some((s.session_id.as_str(), s.snapshot.as_ref()?)))
+            .collect();
+        let mut evidence = Self {
+            outcome,
+            ledger,
+            host: HostConfig::new(DATA_DIR),
+            now_ms: ledger.final_state.host_now_ms,
+            snapshots,
+            answers: BTreeMap::new(),
+            orphaned_sends: BTreeSet::new(),
+            presumed_dead: Vec::new(),
+            liveness: BTreeMap::new(),
+            routed_steps: BTreeMap::new(),
+            send_steps: BTreeMap::new(),
+        };
+        evidence.index_answers();
+        evidence.index_trace(outcome.trace.events());
+        evidence
+    }
+
+    fn index_answers(&mut self) {
+        for send in self.ledger.received() {
+            let Some(quoted) = quoted_prompt(&send.content) else {
+                continue;
+            };
+            self.answers
+                .entry(send.message_out_id.clone())
+                .or_insert_with(|| Answer {
+                    message_out_id: send.message_out_id.clone(),
+                    session_id: send.session_id.clone(),
+                    quoted,
+                    received_at_ms: Some(send.at_ms),
+                    written_at_ms: None,
+                });
+        }
+        for (session_id, snapshot) in &self.snapshots {
+            for row in &snapshot.outbound {
+                let Some(quoted) = quoted_prompt(&row.content_json()) else {
+                    continue;
+                };
+                let answer = self
+                    .answers
+                    .entry(row.id.clone())
+                    .or_insert_with(|| Answer {
+                        message_out_id: row.id.clone(),
+                        session_id: session_id.to_string(),
+                        quoted,
+                        received_at_ms: None,
+                        written_at_ms: None,
+                    });
+                answer.written_at_ms = parse_instant(&row.timestamp);
+            }
+        }
+    }
+
+    fn index_trace(&mut self, events: &[TraceEvent]) {
+        let mut running = RunningContainers::default();
+        // Rows sent whose `delivered` record failed, not sent again since.
+        let mut unrecorded: BTreeMap<String, i64> = BTreeMap::new();
+        for event in events {
+            let session = event.session.as_deref().unwrap_or("");
+            match event.actor.as_str() {
+                "delivery" => {
+                    if let Some(id) = unrecorded_send(&event.what) {
+                        unrecorded.insert(id.to_string(), event.at_ms);
+                    }
+                }
+                "world" if event.what.starts_with("host started") => {
+                    // The host died between those sends and their records: the new one cannot
+                    // know they were sent, the one duplicate the protocol allows.
+                    self.orphaned_sends.extend(std::mem::take(&mut unrecorded));
+                }
+                "channel" => {
+                    if let Some(id) = orphaned_send(&event.what) {
+                        self.orphaned_sends.insert((id.to_string(), event.at_ms));
+                    }
+                    if let Some(id) = sent_row(&event.what) {
+                        unrecorded.remove(id);
+                        self.send_steps
+                            .insert((id.to_string(), event.at_ms), event.step);
+                    }
+                }
+                "router" => {
+                    if let Some(index) = routed_index(&event.what) {
+                        self.routed_steps.insert(index, event.step);
+                    }
+                }
+                "sweep" if event.what.contains("presumed_dead: true") => {
+                    self.presumed_dead.push((session.to_string(), event.at_ms));
+                }
+                "runner" if is_live_runner_step(&event.what) => {
+                    self.seen(session, event.at_ms, true);
+                }
+                "runtime" => {
+                    for (dead, alive) in running.runtime(session, &event.what) {
+                        self.seen(&dead, event.at_ms, alive);
+                    }
+                }
+                "faults" => {
+                    for dead in running.fault(&event.what) {
+                        self.seen(&dead, event.at_ms, false);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn seen(&mut self, session: &str, at_ms: i64, alive: bool) {
+        self.liveness
+            .entry(session.to_string())
+            .or_default()
+            .push((at_ms, alive));
+    }
+
+    /// Receipts the platform accepted, in time order.
+    pub fn received(&self) -> impl Iterator<Item = &'a ChannelSend> {
+        self.ledger.received()
+    }
+
+    /// Faults that struck (and were counted), in time order.
+    pub fn applied_faults(&self) -> impl Iterator<Item = &'a FaultRecord> {
+        self.ledger.faults.iter().filter(|f| f.applied)
+    }
+
+    /// True when any fault struck at all.
+    pub fn any_fault(&self) -> bool {
+        self.applied_faults().next().is_some()
+    }
+
+    /// True when some clock fault struck the given side (any side when `None`).
+    pub fn clock_faulted(&self, side: Option<FaultSide>) -> bool {
+        self.applied_faults().any(|f| {
+            let clock = f.kind == "clock-skew" || f.kind == "clock-step";
+            clock && side.is_none_or(|side| fault_side(f) == Some(side))
+        })
+    }
+
+    /// True when a failed fsync (never a lost commit: that is a violation) may have cost `path_suffix` of `session_id` rows written on the
+    /// writer's clock at or before `written_ms` (or at any time when `written_ms` is unknown).
+    pub fn maybe_durable(&self, session_id: &str, file: &str, written_ms: Option<i64>) -> bool {
+        let suffix = format!("{session_id}/{file}");
+        self.ledger
+            .final_state
+            .maybe_durable
+            .iter()
+            .filter(|m| m.path.ends_with(&suffix) && !m.is_lost_commit())
+            .any(|m| covers(m, written_ms))
+    }
+
+    /// The longest a due message may wait on a healthy session before its first answer or ack:
+    /// one sweep, one poll, a container start, a turn's idle end, a delivery pass and a send.
+    pub fn prompt_bound_ms(&self) -> i64 {
+        let runner = RunnerConfig::new(SessionPaths::new("/"));
+        let timing = Timing::default();
+        self.host.sweep_interval_ms
+            + runner.poll_interval_idle_ms
+            + timing.container_start_ms_max
+            + runner.query_idle_timeout_ms
+            + self.host.delivery_fast_interval_ms
+            + timing.channel.latency_ms_max
+            + 1_000
+    }
+
+    /// How long before the end something may have come due and still be owed nothing: the
+    /// prompt bound plus how far the clocks were pushed from true time (a side whose clock lags
+    /// sees things come due later).
+    pub fn settle_grace_ms(&self) -> i64 {
+        let run_ms = self.outcome.sim_ms.max(0);
+        let pushed: i64 = self
+            .applied_faults()
+            .filter_map(|f| serde_json::from_str::<Value>(&f.detail).ok())
+            .map(|detail| {
+                let field =
+                    |name: &str| detail.get(name).and_then(Value::as_i64).unwrap_or(0).abs();
+                match detail.get("kind").and_then(Value::as_str) {
+                    Some("clock-skew") => {
+                        field("offset_ms") + field("drift_ppm") * run_ms / 1_000_000
+                    }
+                    Some("clock-step") => field("delta_ms"),
+                    _ => 0,
+                }
+            })
+            .sum();
+        self.prompt_bound_ms() + pushed
+    }
+
+    /// True when `after` (an instant on the writer's clock, or none) came due long enough
+    /// before the end that the quiet period owed it its processing.
+    pub fn owed(&self, after: Option<&str>) -> bool {
+        is_due(after, self.now_ms - self.settle_grace_ms())
+    }
+
+    /// The workload token of sent message `index` (`m7`).
+    pub fn token(&self, index: usize) -> String {
+        token_of(&self.ledger.sent[index].text).to_string()
+    }
+
+    /// The script a sent message carries, if any (including one a provider fault armed).
+    pub fn script(&self, index: usize) -> Option<MockScript> {
+        MockScript::from_input(&self.ledger.sent[index].text)
+    }
+
+    /// Default answers whose quote contains `token` as a word, in the order first seen.
+    pub fn answers_quoting<'e>(&'e self, token: &'e str) -> impl Iterator<Item = &'e Answer> {
+        self.answers
+            .values()
+            .filter(move |a| contains_word(&a.quoted, token))
+    }
+
+    /// Index of the chat a session belongs to, from the messages routed into it.
+    pub fn chat_of_session(&self, session_id: &str) -> Option<usize> {
+        self.ledger
+            .sent
+            .iter()
+            .find(|s| s.session_id.as_deref() == Some(session_id))
+            .map(|s| s.chat)
+    }
+
+    /// How many default answers a message's own script allows (1 without a script).
+    pub fn answers_allowed(&self, index: usize) -> u32 {
+        self.script(index).map_or(1, |s| answers_allowed_by(&s))
+    }
+
+    /// True when a message of `chat` carries a script that may hold a turn up (think, silence,
+    /// errors, exits, questions), so the chat's turns need not be prompt.
+    pub fn slowed_chat(&self, chat: usize) -> bool {
+        self.ledger
+            .sent
+            .iter()
+            .filter(|s| s.chat == chat)
+            .filter_map(|s| MockScript::from_input(&s.text))
+            .any(|script| script.directives.iter().any(holds_a_turn_up))
+    }
+}
+
+/// True for a directive that may keep a turn from ending promptly.
+fn holds_a_turn_up(directive: &Directive) -> bool {
+    match directive {
+        Directive::Say(_) | Directive::Reply(_) | Directive::Progress(_) => false,
+        Directive::Tool { name, .. } => name == "ask_user_question",
+        _ => true,
+    }
+}
+
+/// Default answers a script lets a turn give.
+pub fn answers_allowed_by(script: &MockScript) -> u32 {
+    let mut allowed = 1;
+    for directive in &script.directives {
+        match directive {
+            Directive::Silent | Directive::Exit(_) | Directive::Error { .. } => return 0,
+            Directive::Say(_) => allowed = 0,
+            Directive::Reply(n) => allowed = *n,
+            _ => {}
+        }
+    }
+    allowed
+}
+
+/// A workload text's unique token: its first word of the form `m<digits>` (a command carries it
+/// after the command word: `/cost m4`), else its first word.
+pub fn token_of(text: &str) -> &str {
+    let is_token = |word: &&str| {
+        word.strip_prefix('m')
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let mut words = text.split_whitespace();
+    let first = words.clone().next().unwrap_or("");
+    words.find(is_token).unwrap_or(first)
+}
+
+/// True when `word` occurs in `text` not glued to a letter, digit or `-` on either side.
+pub fn contains_word(text: &str, word: &str) -> bool {
+    if word.is_empty() {
+        return false;
+    }
+    let glued = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '-' || c == '_');
+    text.match_indices(word).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + word.len()..].chars().next();
+        !glued(before) && !glued(after)
+    })
+}
+
+/// What a default answer quotes of its prompt, or `None` for any other content.
+pub fn quoted_prompt(content: &Value) -> Option<String> {
+    let text = match content {
+        Value::String(text) => text_of(&parse_content(text)).to_string(),
+        other => text_of(other).to_string(),
+    };
+    text.strip_prefix(ANSWER_PREFIX).map(str::to_string)
+}
+
+/// The row id of a trace line saying a send finished after its host died and reached the
+/// platform.
+fn orphaned_send(what: &str) -> Option<&str> {
+    let rest = what.strip_prefix("send ")?;
+    let (id, tail) = rest.split_once(' ')?;
+    tail.contains("after its host died (reached: true)")
+        .then_some(id)
+}
+
+/// The row id of a trace line saying the host sent a row but failed to record it.
+fn unrecorded_send(what: &str) -> Option<&str> {
+    let rest = what.strip_prefix("record of ")?;
+    let (id, tail) = rest.split_once(' ')?;
+    tail.starts_with("failed").then_some(id)
+}
+
+/// The row id of a trace line of a completed send (`sent <id>`, `send <id> finished …`).
+fn sent_row(what: &str) -> Option<&str> {
+    let rest = what
+        .strip_prefix("sent ")
+        .or_else(|| what.strip_prefix("send "))?;
+    rest.split_whitespace().next()
+}
+
+/// The workload index of a trace line `m<index> routed as …`.
+fn routed_index(what: &str) -> Option<usize> {
+    let (token, rest) = what.split_once(' ')?;
+    rest.starts_with("routed as").then_some(())?;
+    token.strip_prefix('m')?.parse().ok()
+}
+
+/// Containers up (running, possibly paused) as the trace tells, in session order: the set the
+/// world picks a kill's or a pause's victim from.
+#[derive(Default)]
+pub struct RunningContainers {
+    up: BTreeSet<String>,
+}
+
+impl RunningContainers {
+    /// A runtime trace line of `session`: who went down (`false`) or came back (`true`).
+    pub fn runtime(&mut self, session: &str, what: &str) -> Vec<(String, bool)> {
+        if what == "container running" {
+            self.up.insert(session.to_string());
+            return Vec::new();
+        }
+        if what == "container resumed" {
+            return vec![(session.to_string(), true)];
+        }
+        let ended = what.starts_with("container exited")
+            || what.starts_with("container killed")
+            || what.starts_with("container stopped")
+            || what.starts_with("container failed");
+        if ended {
+            self.up.remove(session);
+            return vec![(session.to_string(), false)];
+        }
+        Vec::new()
+    }
+
+    /// A fault trace line (the fault as JSON): the sessions whose agent it stopped.
+    pub fn fault(&mut self, what: &str) -> Vec<String> {
+        let Ok(fault) = serde_json::from_str::<Value>(what) else {
+            return Vec::new();
+        };
+        match fault.get("kind").and_then(Value::as_str) {
+            Some("machine-crash") => std::mem::take(&mut self.up).into_iter().collect(),
+            Some(kind @ ("container-killed" | "container-hung")) => {
+                let pick = fault.get("pick").and_then(Value::as_u64).unwrap_or(0);
+                let victim = self.pick(pick);
+                if kind == "container-killed" {
+                    if let Some(victim) = &victim {
+                        self.up.remove(victim);
+                    }
+                }
+                victim.into_iter().collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The `pick`-th running container, modulo their number.
+    pub fn pick(&self, pick: u64) -> Option<String> {
+        let count = self.up.len() as u64;
+        (count > 0).then(|| {
+            let index = (pick % count) as usize;
+            self.up.iter().nth(index).cloned().unwrap_or_default()
+        })
+    }
+
+    /// Sessions whose container is up, in id order.
+    pub fn sessions(&self) -> Vec<String> {
+        self.up.iter().cloned().collect()
+    }
+}
+
+/// A runner step that shows a live agent (it polled, so it touched its heartbeat).
+fn is_live_runner_step(what: &str) -> bool {
+    let what = what.strip_prefix("duplicate wake: ").unwrap_or(what);
+    what.starts_with("poll, next in") || what == "agent-runner started"
+}
+
+/// The side a fault record names in its detail, if it names one.
+pub fn fault_side(record: &FaultRecord) -> Option<FaultSide> {
+    let detail: Value = serde_json::from_str(&record.detail).ok()?;
+    match detail.get("side")?.as_str()? {
+        "host" => Some(FaultSide::Host),
+        "container" => Some(FaultSide::Container),
+        _ => None,
+    }
+}
+
+/// True when a failed sync may cover a row written at `written_ms` on the same clock.
+fn covers(record: &MaybeDurableRecord, written_ms: Option<i64>) -> bool {
+    match (record.at_ms, written_ms) {
+        (Some(failed_ms), Some(written_ms)) => written_ms <= failed_ms,
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_not_prefixes_of_longer_tokens() {
+        assert!(contains_word("<message>m1 hello</message>", "m1"));
+        assert!(!contains_word("<message>m11 hello</message>", "m1"));
+        assert!(!contains_word("am1 x", "m1"));
+        assert!(contains_word("m1", "m1"));
+        assert!(!contains_word("anything", ""));
+    }
+
+    #[test]
+    fn tokens_are_found_after_a_command_word() {
+        assert_eq!(token_of("m3 hello"), "m3");
+        assert_eq!(token_of("/cost m12 please"), "m12");
+        assert_eq!(token_of("hello there"), "hello");
+    }
+
+    #[test]
+    fn scripts_bound_the_default_answers() {
+        let allowed = |text: &str| answers_allowed_by(&MockScript::parse(text));
+        assert_eq!(allowed("think 5s"), 1);
+        assert_eq!(allowed("reply 3"), 3);
+        assert_eq!(allowed("say hi"), 0);
+        assert_eq!(allowed("think 1s; exit 2"), 0);
+        assert_eq!(allowed("error fatal boom"), 0);
+    }
+
+    #[test]
+    fn failed_record_lines_name_their_row() {
+        let line = "record of out-1 failed: /data/inbound.db: disk I/O error";
+        assert_eq!(unrecorded_send(line), Some("out-1"));
+        assert_eq!(unrecorded_send("sent out-1"), None);
+    }
+
+    #[test]
+    fn orphaned_send_lines_name_their_row() {
+        let line = "send out-1 finished after its host died (reached: true)";
+        assert_eq!(orphaned_send(line), Some("out-1"));
+        assert_eq!(
+            orphaned_send("send out-1 finished after its host died (reached: false)"),
+            None
+        );
+        assert_eq!(orphaned_send("sent out-1"), None);
+    }
+}

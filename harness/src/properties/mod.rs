@@ -1,0 +1,248 @@
+//! The properties of PROTOCOL §9, judged from a run's independent evidence.
+//!
+//! A checker never asks the core what it did: it reads the world's [`Ledger`] (what the users
+//! sent and when the host accepted it, what the channel received, every fault with its time,
+//! integrity checks after crashes, SimFs's single-writer record and its maybe-durable syncs),
+//! the trace (which actor ran when), and the DBs as a read-only connection found them after the
+//! quiet period. The core's own memory (its watermarks, its counters) is never consulted.
+//!
+//! Two kinds of check: the **online** ones ([`online`]) replay the run's evidence in time order
+//! and stop at the first moment a rule broke (seq parity and uniqueness as messages are routed
+//! and sent, single writer, nothing answered before it arrived or before its `process_after`);
+//! the **final** ones judge the state after the quiet period, so "eventually" is checked, not
+//! assumed. Each check counts how often it was applied ([`Verdict::checks`]), so a summary can
+//! say a property was exercised, not only that it never failed.
+//!
+//! Two things the protocol allows are never reported: a second send of a row whose first send
+//! finished after its host had died (the trace shows that crash), and the loss of rows written
+//! by a transaction whose fsync failed (SimFs records those as maybe durable).
+
+mod delivery;
+mod evidence;
+mod format;
+pub mod online;
+mod processing;
+mod storage;
+mod tasks;
+
+pub use evidence::{token_of, Evidence, RunningContainers, ANSWER_PREFIX};
+
+use clawsim_sim::world::RunOutcome;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One property of PROTOCOL §9.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Property {
+    /// §9.1: every inbound message eventually ends completed or failed.
+    NoLoss,
+    /// §9.2: a row reaches the channel at most once, except across a host crash mid-send.
+    NoDuplicate,
+    /// §9.3: every due outbound row is delivered or recorded undeliverable with a reason.
+    NoLostOutput,
+    /// §9.3a: an inbound message is answered by one turn.
+    OneAnswer,
+    /// §9.4: seq unique, even on the host side, odd on the container side, increasing.
+    Seq,
+    /// §9.5: no side opens the other side's DB for writing.
+    SingleWriter,
+    /// §9.6: nothing processed before its `process_after`; healthy sessions answer promptly.
+    Time,
+    /// §9.7: each occurrence fires once; a cancelled or paused series fires no more.
+    Series,
+    /// §9.8: at most 5 tries with backoff; a live agent is never reset.
+    Retries,
+    /// §9.9: every DB passes integrity_check after crashes; no committed row is lost.
+    Durability,
+    /// §9.10: the prompt is well-formed and escaped for any content.
+    Formatting,
+}
+
+impl Property {
+    /// Every property, in §9 order.
+    pub const ALL: [Property; 11] = [
+        Property::NoLoss,
+        Property::NoDuplicate,
+        Property::NoLostOutput,
+        Property::OneAnswer,
+        Property::Seq,
+        Property::SingleWriter,
+        Property::Time,
+        Property::Series,
+        Property::Retries,
+        Property::Durability,
+        Property::Formatting,
+    ];
+
+    /// The property's short name, as summaries and artifacts print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Property::NoLoss => "no-loss",
+            Property::NoDuplicate => "no-duplicate",
+            Property::NoLostOutput => "no-lost-output",
+            Property::OneAnswer => "one-answer",
+            Property::Seq => "seq",
+            Property::SingleWriter => "single-writer",
+            Property::Time => "time",
+            Property::Series => "series",
+            Property::Retries => "retries",
+            Property::Durability => "durability",
+            Property::Formatting => "formatting",
+        }
+    }
+
+    /// Where the protocol states it.
+    pub fn section(self) -> &'static str {
+        match self {
+            Property::NoLoss => "§9.1",
+            Property::NoDuplicate => "§9.2",
+            Property::NoLostOutput => "§9.3",
+            Property::OneAnswer => "§9.3a",
+            Property::Seq => "§9.4",
+            Property::SingleWriter => "§9.5",
+            Property::Time => "§9.6",
+            Property::Series => "§9.7",
+            Property::Retries => "§9.8",
+            Property::Durability => "§9.9",
+            Property::Formatting => "§9.10",
+        }
+    }
+}
+
+impl std::fmt::Display for Property {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.section(), self.name())
+    }
+}
+
+/// A property that did not hold, with what shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    pub property: Property,
+    /// What broke, naming the session, message and times involved.
+    pub detail: String,
+    /// When it became visible (true time, ms), for checks that know.
+    pub at_ms: Option<i64>,
+    /// The session concerned, when there is one.
+    pub session: Option<String>,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.property, self.detail)
+    }
+}
+
+/// What the checkers found in one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// How many times each property was applied (to a message, a row, a file, a send).
+    pub checks: BTreeMap<Property, u64>,
+    pub violations: Vec<Violation>,
+}
+
+impl Verdict {
+    /// True when every property held.
+    pub fn held(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    /// True when `property` held in this run.
+    pub fn property_held(&self, property: Property) -> bool {
+        self.violations.iter().all(|v| v.property != property)
+    }
+
+    /// The properties that failed, each once, in §9 order.
+    pub fn failed(&self) -> Vec<Property> {
+        let failed: std::collections::BTreeSet<Property> =
+            self.violations.iter().map(|v| v.property).collect();
+        failed.into_iter().collect()
+    }
+
+    /// Counts one application of `property`; records a violation when `held` is false.
+    pub(crate) fn check(&mut self, property: Property, held: bool, why: impl FnOnce() -> Found) {
+        *self.checks.entry(property).or_default() += 1;
+        if !held {
+            let found = why();
+            self.violations.push(Violation {
+                property,
+                detail: found.detail,
+                at_ms: found.at_ms,
+                session: found.session,
+            });
+        }
+    }
+}
+
+/// The particulars of a violation, built only when one is found.
+pub(crate) struct Found {
+    pub detail: String,
+    pub at_ms: Option<i64>,
+    pub session: Option<String>,
+}
+
+impl Found {
+    /// A violation described by `detail` alone.
+    pub fn new(detail: String) -> Self {
+        Self {
+            detail,
+            at_ms: None,
+            session: None,
+        }
+    }
+
+    /// Adds the session concerned.
+    pub fn in_session(mut self, session: &str) -> Self {
+        self.session = Some(session.to_string());
+        self
+    }
+
+    /// Adds when it became visible.
+    pub fn at(mut self, at_ms: i64) -> Self {
+        self.at_ms = Some(at_ms);
+        self
+    }
+}
+
+/// When the platform first received an answer quoting each workload message, by index.
+pub fn first_answers(outcome: &RunOutcome) -> BTreeMap<usize, i64> {
+    let evidence = Evidence::new(outcome);
+    (0..outcome.ledger.sent.len())
+        .filter_map(|index| {
+            let token = evidence.token(index);
+            let first = evidence
+                .answers_quoting(&token)
+                .filter_map(|a| a.received_at_ms)
+                .min()?;
+            Some((index, first))
+        })
+        .collect()
+}
+
+/// Judges every property of §9 over one run.
+pub fn check(outcome: &RunOutcome) -> Verdict {
+    let evidence = Evidence::new(outcome);
+    let mut verdict = Verdict::default();
+    for property in Property::ALL {
+        verdict.checks.insert(property, 0);
+    }
+    online::check(&evidence, &mut verdict);
+    processing::no_loss(&evidence, &mut verdict);
+    delivery::no_duplicate(&evidence, &mut verdict);
+    delivery::no_lost_output(&evidence, &mut verdict);
+    processing::one_answer(&evidence, &mut verdict);
+    storage::seq_at_rest(&evidence, &mut verdict);
+    tasks::time(&evidence, &mut verdict);
+    tasks::series(&evidence, &mut verdict);
+    processing::retries(&evidence, &mut verdict);
+    storage::durability(&evidence, &mut verdict);
+    format::formatting(&evidence, &mut verdict);
+    if !outcome.errors.is_empty() {
+        // A world that could not run to its end proves nothing about "eventually".
+        verdict.check(Property::NoLoss, false, || {
+            Found::new(format!("the run did not finish: {:?}", outcome.errors))
+        });
+    }
+    verdict
+}

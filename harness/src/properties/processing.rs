@@ -1,0 +1,146 @@
+//! §9.1, §9.3a and §9.8: what became of each inbound message.
+//!
+//! No loss: every message a user sent was accepted by the host (the platform keeps offering it
+//! while the host is down or refuses it), and every due, unpaused inbound row of every session
+//! ends `completed` or `failed` (its own status, or the terminal ack the next sweep will copy).
+//!
+//! One answer: a message is answered by one turn. An answer is attributed to a message by the
+//! token its quote carries, so a turn replayed after a crash shows up as a second answer row
+//! quoting the same token. A `reply N` script in the message, or in a message of the same chat
+//! that may share its batch, allows N.
+//!
+//! Retries: no row is tried more than `max_tries` times; a retried row's `process_after` is at
+//! least the backoff after its creation; and a container the sweep presumed dead had really
+//! stopped stepping: the trace shows no successful poll of its agent-runner in the stale window.
+
+use super::evidence::Evidence;
+use super::{Found, Property, Verdict};
+use clawsim_core::model::status;
+use clawsim_core::time::parse_instant;
+use clawsim_sim::faults::FaultSide;
+
+/// How far a presumed-dead container's last poll may be inside the stale window: one sweep
+/// interval (the host sees an mtime change at its next sweep) plus a mount's stale caches.
+const STALE_WINDOW_SLACK_MS: i64 = 2 * 60_000;
+
+/// §9.1.
+pub fn no_loss(evidence: &Evidence<'_>, verdict: &mut Verdict) {
+    for sent in &evidence.ledger.sent {
+        verdict.check(Property::NoLoss, sent.routed_at_ms.is_some(), || {
+            Found::new(format!(
+                "m{} ({:?}) was offered {} times and never accepted by the host",
+                sent.index, sent.text, sent.offers
+            ))
+        });
+    }
+    for (session, snapshot) in &evidence.snapshots {
+        for row in &snapshot.inbound {
+            // A row written in the last moments (its timestamp standing in for a missing
+            // process_after) was owed nothing yet.
+            let after = row.process_after.as_deref().unwrap_or(&row.timestamp);
+            let waiting = row.status == status::PAUSED || !evidence.owed(Some(after));
+            let done = snapshot.outcome_of(&row.id).is_some();
+            verdict.check(Property::NoLoss, waiting || done, || {
+                Found::new(format!(
+                    "{} row {} (seq {:?}) is still {} after the quiet period (tries {})",
+                    row.kind, row.id, row.seq, row.status, row.tries
+                ))
+                .in_session(session)
+            });
+        }
+    }
+}
+
+/// §9.3a.
+pub fn one_answer(evidence: &Evidence<'_>, verdict: &mut Verdict) {
+    for sent in &evidence.ledger.sent {
+        let token = evidence.token(sent.index);
+        let allowed = allowed_answers(evidence, sent.index, sent.chat);
+        let answers: Vec<&str> = evidence
+            .answers_quoting(&token)
+            .map(|a| a.message_out_id.as_str())
+            .collect();
+        verdict.check(Property::OneAnswer, answers.len() as u32 <= allowed, || {
+            Found::new(format!(
+                "{token} was answered {} times ({answers:?}); its script allows {allowed}",
+                answers.len()
+            ))
+            .in_session(sent.session_id.as_deref().unwrap_or(""))
+        });
+    }
+}
+
+/// Default answers a message may get: its own script's count, or more when a message of its
+/// chat asks for several answers and may have shared its batch.
+fn allowed_answers(evidence: &Evidence<'_>, index: usize, chat: usize) -> u32 {
+    let own = evidence.answers_allowed(index).max(1);
+    evidence
+        .ledger
+        .sent
+        .iter()
+        .filter(|s| s.chat == chat)
+        .map(|s| evidence.answers_allowed(s.index))
+        .fold(own, u32::max)
+}
+
+/// §9.8.
+pub fn retries(evidence: &Evidence<'_>, verdict: &mut Verdict) {
+    let host_clock_steady = !evidence.clock_faulted(Some(FaultSide::Host));
+    for (session, snapshot) in &evidence.snapshots {
+        for row in &snapshot.inbound {
+            let max = evidence.host.max_tries;
+            let found = |detail: String| Found::new(detail).in_session(session);
+            verdict.check(Property::Retries, row.tries <= max, || {
+                found(format!(
+                    "{} {} was tried {} times, more than {max}",
+                    row.kind, row.id, row.tries
+                ))
+            });
+            if row.tries == 0 || !host_clock_steady {
+                continue;
+            }
+            let backoff_ms = evidence.host.backoff_base_ms << row.tries.min(20);
+            let created = parse_instant(&row.timestamp);
+            let after = row.process_after.as_deref().and_then(parse_instant);
+            if let (Some(created), Some(after)) = (created, after) {
+                verdict.check(Property::Retries, after - created >= backoff_ms, || {
+                    found(format!(
+                        "{} was retried ({} tries) to run {} ms after it was written; the \
+                         backoff is {backoff_ms} ms",
+                        row.id,
+                        row.tries,
+                        after - created
+                    ))
+                });
+            }
+        }
+    }
+    live_agents_never_reset(evidence, verdict);
+}
+
+/// A sweep that presumed a container dead must not have seen it poll within the stale window.
+fn live_agents_never_reset(evidence: &Evidence<'_>, verdict: &mut Verdict) {
+    if evidence.clock_faulted(Some(FaultSide::Host)) {
+        // A host clock that jumps shortens the stale window in true time.
+        return;
+    }
+    let window_ms = evidence.host.stale_after_ms - STALE_WINDOW_SLACK_MS;
+    for (session, at_ms) in &evidence.presumed_dead {
+        let last_seen = evidence
+            .liveness
+            .get(session)
+            .and_then(|seen| seen.iter().rev().find(|(t, _)| t <= at_ms))
+            .copied();
+        let live = last_seen.is_some_and(|(seen, alive)| alive && at_ms - seen < window_ms);
+        verdict.check(Property::Retries, !live, || {
+            Found::new(format!(
+                "the sweep presumed the container dead although its agent-runner polled {} ms \
+                 earlier and was not stopped since (stale after {} ms)",
+                at_ms - last_seen.map_or(0, |(t, _)| t),
+                evidence.host.stale_after_ms
+            ))
+            .in_session(session)
+            .at(*at_ms)
+        });
+    }
+}
