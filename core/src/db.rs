@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 pub const BUSY_TIMEOUT_MS: u64 = 5_000;
 
 /// Which file a connection is on; each has its own schema and migrations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Schema {
     Inbound,
     Outbound,

@@ -16,6 +16,9 @@ use clawsim_core::runtime::ContainerState;
 /// SimFs's counter of power cuts that fired.
 const POWER_CUTS_FIRED: &str = "fault.power_loss.fired";
 
+/// The trace line of an armed power cut firing: the machine and every process on it go down.
+pub const POWER_CUT_FIRED: &str = "power cut in the middle of a disk operation";
+
 /// What applying a fault did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Effect {
@@ -283,7 +286,7 @@ impl World {
         self.record(
             "faults",
             None,
-            "power cut in the middle of a disk operation".into(),
+            POWER_CUT_FIRED.into(),
         );
         self.machine_down(down_ms);
     }

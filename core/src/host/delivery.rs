@@ -20,7 +20,6 @@
 
 use super::actions::{self, Verdict};
 use super::router::AgentDelivery;
-use super::session::{open_inbound, open_outbound};
 use super::{DeliveryStep, Host, PendingQuestion};
 use crate::channel::{OutboundDelivery, SendError};
 use crate::db::Db;
@@ -73,6 +72,8 @@ pub struct DeliveryPass {
     /// Deferred rows that came due were queued (once per pass, so a row deferred again in
     /// this pass is not looked at twice).
     deferred_queued: bool,
+    /// An error ended the pass.
+    failed: bool,
 }
 
 /// A row to look at, and whether it was read above the watermark (so settling it moves the
@@ -104,8 +105,8 @@ pub(super) fn begin(host: &mut Host, session_id: &str) -> Result<Option<Delivery
     let paths = host
         .config
         .session_paths(&session.agent_group_id, session_id);
-    let inbound = open_inbound(&*host.env, &paths)?;
-    let outbound = open_outbound(&*host.env, &paths)?;
+    let inbound = host.check_out_inbound(session_id, &paths)?;
+    let outbound = host.check_out_outbound(session_id, &paths)?;
     let lease = Rc::new(());
     host.memory(session_id).delivery.lease = Rc::downgrade(&lease);
     Ok(Some(DeliveryPass {
@@ -119,6 +120,7 @@ pub(super) fn begin(host: &mut Host, session_id: &str) -> Result<Option<Delivery
         in_flight: None,
         more_to_read: true,
         deferred_queued: false,
+        failed: false,
     }))
 }
 
@@ -134,7 +136,7 @@ pub(super) fn step(host: &mut Host, pass: &mut DeliveryPass) -> Result<DeliveryS
     }
     let result = step_until_send(host, pass);
     if result.is_err() {
-        pass.lease = None;
+        pass.failed();
     }
     result
 }
@@ -170,15 +172,27 @@ pub(super) fn sent(
     };
     let result = record_outcome(host, pass, &candidate, outcome);
     if result.is_err() {
-        pass.lease = None;
+        pass.failed();
     }
     result
 }
 
-pub(super) fn end(pass: DeliveryPass) {
+pub(super) fn end(host: &mut Host, pass: DeliveryPass) {
     if let Some(candidate) = &pass.in_flight {
         tracing::warn!(session = %pass.session_id, row = %candidate.key.1,
             "pass ended with a row handed out but not reported; the next pass reads it again");
+        return;
+    }
+    if !pass.failed {
+        host.check_in(&pass.session_id, Some(pass.inbound), Some(pass.outbound));
+    }
+}
+
+impl DeliveryPass {
+    /// An error ends the pass (it then only answers `Done`) and its connections are not kept.
+    fn failed(&mut self) {
+        self.lease = None;
+        self.failed = true;
     }
 }
 

@@ -20,6 +20,7 @@
 
 mod actions;
 mod central;
+mod connections;
 mod delivery;
 mod lifecycle;
 mod recurrence;
@@ -162,6 +163,8 @@ pub struct Host {
     running: BTreeSet<String>,
     /// Sessions waiting for a container slot, first come first served.
     waiting: VecDeque<String>,
+    /// Session DB connections kept between operations.
+    connections: connections::ConnectionPool,
 }
 
 impl Host {
@@ -183,6 +186,7 @@ impl Host {
             memory: BTreeMap::new(),
             running: BTreeSet::new(),
             waiting: VecDeque::new(),
+            connections: Default::default(),
         };
         host.adopt_running_containers()?;
         Ok(host)
@@ -284,7 +288,7 @@ impl Host {
 
     /// Releases a pass. A row handed out but never reported is read again by the next pass.
     pub fn end_delivery(&mut self, pass: DeliveryPass) {
-        delivery::end(pass)
+        delivery::end(self, pass)
     }
 
     /// One sweep of one session (PROTOCOL §7 "Sweep").

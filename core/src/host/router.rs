@@ -9,7 +9,7 @@
 //! written.
 
 use super::central::SessionRow;
-use super::session::{ensure_folder, open_inbound};
+use super::session::ensure_folder;
 use super::{Host, InboundEvent, Routed, SessionMode};
 use crate::env::SessionPaths;
 use crate::model::{kind, status, text_of, InboundRow, OutboundRow, Route, AGENT_CHANNEL};
@@ -231,8 +231,9 @@ impl Host {
             series_id: None,
         };
         let message_id = message.id;
-        let mut inbound = open_inbound(&*self.env, &self.paths(session))?;
-        inbound.write(|tx| {
+        let paths = self.paths(session);
+        let mut inbound = self.check_out_inbound(&session.id, &paths)?;
+        let seq = inbound.write(|tx| {
             let existing: Option<Option<i64>> = tx
                 .query_row(
                     "SELECT seq FROM messages_in WHERE id = ?1",
@@ -244,7 +245,9 @@ impl Host {
                 Some(seq) if message.once => Ok(seq.unwrap_or(0)),
                 _ => crate::seq::insert_inbound(tx, &row),
             }
-        })
+        })?;
+        self.check_in(&session.id, Some(inbound), None);
+        Ok(seq)
     }
 
     /// After a message lands in a session: note the activity and wake the container. A failed

@@ -6,6 +6,7 @@
 //! opened read-write once more so its schema is (re)applied. After that the host opens
 //! `outbound.db` read-only, always: the agent-runner is its single writer.
 
+use super::Host;
 use crate::db::{Access, Db, Schema};
 use crate::env::{Env, SessionPaths};
 use crate::error::IoResultExt;
@@ -43,4 +44,37 @@ pub(crate) fn open_outbound(env: &dyn Env, paths: &SessionPaths) -> Result<Db> {
         Schema::Outbound,
         Access::ReadOnly,
     )
+}
+
+impl Host {
+    /// The session's `inbound.db` for one operation: a kept connection, or a new one.
+    pub(super) fn check_out_inbound(&mut self, session_id: &str, paths: &SessionPaths) -> Result<Db> {
+        match self.connections.check_out(session_id, Schema::Inbound) {
+            Some(db) => Ok(db),
+            None => open_inbound(&*self.env, paths),
+        }
+    }
+
+    /// The session's `outbound.db` (read-only) for one operation: a kept connection, or a new
+    /// one.
+    pub(super) fn check_out_outbound(
+        &mut self,
+        session_id: &str,
+        paths: &SessionPaths,
+    ) -> Result<Db> {
+        match self.connections.check_out(session_id, Schema::Outbound) {
+            Some(db) => Ok(db),
+            None => open_outbound(&*self.env, paths),
+        }
+    }
+
+    /// Keeps the connections of an operation that succeeded, for the next one.
+    pub(super) fn check_in(&mut self, session_id: &str, inbound: Option<Db>, outbound: Option<Db>) {
+        let files = [(Schema::Inbound, inbound), (Schema::Outbound, outbound)];
+        for (schema, db) in files {
+            if let Some(db) = db {
+                self.connections.check_in(session_id, schema, db);
+            }
+        }
+    }
 }

@@ -27,7 +27,6 @@
 
 use super::central::{container_status, SessionRow};
 use super::recurrence::{finish_occurrence, schedule_next, unrolled_rows};
-use super::session::{open_inbound, open_outbound};
 use super::{HeartbeatSeen, Host, SweepReport};
 use crate::db::Db;
 use crate::env::{Millis, SessionPaths};
@@ -59,8 +58,9 @@ struct Work {
 pub(super) fn sweep_session(host: &mut Host, session_id: &str) -> Result<SweepReport> {
     let session = host.central.require_session(session_id)?;
     let paths = host.paths(&session);
-    let inbound = open_inbound(&*host.env, &paths)?;
-    let outbound = open_outbound(&*host.env, &paths)
+    let inbound = host.check_out_inbound(session_id, &paths)?;
+    let outbound = host
+        .check_out_outbound(session_id, &paths)
         .inspect_err(|error| {
             tracing::warn!(session = %session_id, %error, "outbound.db unreadable");
         })
@@ -87,7 +87,15 @@ pub(super) fn sweep_session(host: &mut Host, session_id: &str) -> Result<SweepRe
     sweep.wake_if_due(&work);
     sweep.manage_container(&work);
     sweep.record_last_active();
-    Ok(sweep.report)
+    let Sweep {
+        host,
+        inbound,
+        outbound,
+        report,
+        ..
+    } = sweep;
+    host.check_in(session_id, Some(inbound), outbound);
+    Ok(report)
 }
 
 impl Sweep<'_> {

@@ -17,6 +17,7 @@ use clawsim_sim::ledger::{ChannelSend, FaultRecord, Ledger, MaybeDurableRecord};
 use clawsim_sim::trace::TraceEvent;
 use clawsim_sim::world::{RunOutcome, Timing, DATA_DIR};
 use serde_json::Value;
+use clawsim_sim::inject::POWER_CUT_FIRED;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The prefix of the mock provider's default answer.
@@ -424,6 +425,9 @@ impl RunningContainers {
 
     /// A fault trace line (the fault as JSON): the sessions whose agent it stopped.
     pub fn fault(&mut self, what: &str) -> Vec<String> {
+        if what == POWER_CUT_FIRED {
+            return std::mem::take(&mut self.up).into_iter().collect();
+        }
         let Ok(fault) = serde_json::from_str::<Value>(what) else {
             return Vec::new();
         };
@@ -510,6 +514,16 @@ mod tests {
         assert_eq!(allowed("say hi"), 0);
         assert_eq!(allowed("think 1s; exit 2"), 0);
         assert_eq!(allowed("error fatal boom"), 0);
+    }
+
+    #[test]
+    fn a_power_cut_that_fires_stops_every_container() {
+        let mut running = RunningContainers::default();
+        running.runtime("s1", "container running");
+        running.runtime("s2", "container running");
+        assert_eq!(running.fault(r#"{"kind":"power-cut","after_ops":25}"#), Vec::<String>::new());
+        assert_eq!(running.fault(POWER_CUT_FIRED), vec!["s1", "s2"]);
+        assert!(running.sessions().is_empty());
     }
 
     #[test]
