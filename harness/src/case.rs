@@ -11,10 +11,8 @@
 //! becomes a config.
 
 use clawsim_core::time::format_instant;
-use clawsim_sim::clock::EPOCH_MS;
 use clawsim_sim::faults::FaultPlan;
 use clawsim_sim::fs::MountProfile;
-use clawsim_sim::rng::SimRng;
 use clawsim_sim::trace::TraceMode;
 use clawsim_sim::workload::Workload;
 use clawsim_sim::world::WorldConfig;
@@ -31,9 +29,6 @@ pub enum WorkloadKind {
     /// scripted turns and hostile content (the same seed draws the same case for one build).
     Mixed,
 }
-
-/// How far a world's start may lie after [`EPOCH_MS`], in seconds (the world draws it).
-const START_SPREAD_S: u64 = 365 * 86_400;
 
 /// One run, as data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -138,7 +133,7 @@ impl Case {
 /// True time at which the world of `seed` starts (the sim draws it from the seed's `epoch`
 /// stream; a test pins this against the world's first trace event).
 pub fn world_start_ms(seed: u64) -> i64 {
-    EPOCH_MS + SimRng::new(seed).fork("epoch").below(START_SPREAD_S) as i64 * 1_000
+    clawsim_sim::world::start_ms(seed)
 }
 
 /// Replaces each `${start+N<unit>}` (unit `ms`, `s`, `m`, `h`) with the ISO-8601 instant.

@@ -219,7 +219,10 @@ fn a_resend_after_the_host_died_mid_record_is_allowed() {
     let mut outcome = sent_twice();
     let first = outcome.ledger.received().next().unwrap().clone();
     let failed = format!("record of {} failed: disk I/O error", first.message_out_id);
-    let lines = [("delivery", failed.as_str()), ("world", "host started (incarnation 2)")];
+    let lines = [
+        ("delivery", failed.as_str()),
+        ("world", "host started (incarnation 2)"),
+    ];
     outcome.trace = with_lines(&outcome, first.at_ms, &lines);
     assert_eq!(fired(&outcome), vec![]);
 }
@@ -236,7 +239,11 @@ fn a_resend_after_a_failed_record_without_a_host_death_is_a_duplicate() {
 
 /// `outcome`'s trace with `lines` (actor, what) appended at `at_ms`, in the first one's session.
 fn with_lines(outcome: &RunOutcome, at_ms: i64, lines: &[(&str, &str)]) -> Trace {
-    let session = outcome.ledger.received().next().map(|s| s.session_id.clone());
+    let session = outcome
+        .ledger
+        .received()
+        .next()
+        .map(|s| s.session_id.clone());
     let mut trace = Trace::new(TraceMode::Full);
     for e in outcome.trace.events() {
         trace.record(e.at_ms, &e.actor, e.session.as_deref(), e.what.clone());

@@ -283,11 +283,7 @@ impl World {
         self.power_cuts_seen = fired;
         self.armed_power_cut = None;
         *self.fault_counts.entry("power-cut".into()).or_default() += 1;
-        self.record(
-            "faults",
-            None,
-            POWER_CUT_FIRED.into(),
-        );
+        self.record("faults", None, POWER_CUT_FIRED.into());
         self.machine_down(down_ms);
     }
 

@@ -130,7 +130,7 @@ impl WorldConfig {
         let chats = 1 + choices.below(3) as usize;
         let messages = 2 + choices.below(9) as usize;
         // Messages stop a minute before the end so the last ones meet the faults too.
-        let workload = Workload::generate(&mut choices, chats, messages, active_ms - 60_000);
+        let mut workload = Workload::generate(&mut choices, chats, messages, active_ms - 60_000);
         let fault_count = choices.below(5) as usize;
         let kinds: Vec<&str> = FAULT_KINDS
             .iter()
@@ -138,6 +138,7 @@ impl WorldConfig {
             .filter(|kind| !POWER_LOSS_KINDS.contains(kind))
             .collect();
         let mut faults = FaultPlan::generate(&mut choices, &kinds, fault_count, active_ms);
+        ask_for_a_recurring_task(seed, &mut workload);
         if profile == MountProfile::PowerLoss {
             let at_ms = choices.range_inclusive(0, active_ms - 1);
             let kind = POWER_LOSS_KINDS[choices.below(2) as usize];
@@ -324,10 +325,35 @@ pub(crate) struct World {
     pub backlog: Vec<usize>,
 }
 
+/// When the world of `seed` starts: a day of the year after [`EPOCH_MS`], drawn from the seed,
+/// so cron expressions meet every hour, weekday and month boundary.
+pub fn start_ms(seed: u64) -> i64 {
+    EPOCH_MS + SimRng::new(seed).fork("epoch").below(365 * 86_400) as i64 * 1_000
+}
+
+/// In a third of the default scenarios one message asks the agent for a task recurring every
+/// five minutes, first due two minutes later, so the series property (§9.7) is checked in the
+/// main run: occurrences keep firing through faults and the quiet period. Drawn from its own
+/// fork of the seed, so every other draw of the scenario stays as it was.
+fn ask_for_a_recurring_task(seed: u64, workload: &mut Workload) {
+    let mut choices = SeededChoices::new(SimRng::new(seed).fork("recurring"));
+    if workload.messages.is_empty() || !choices.chance(1.0 / 3.0) {
+        return;
+    }
+    let index = choices.below(workload.messages.len() as u64) as usize;
+    let message = &mut workload.messages[index];
+    let first_ms = start_ms(seed) + message.at_ms + 2 * 60_000;
+    let first = clawsim_core::time::format_instant(first_ms);
+    message.text = format!(
+        "m{index} repeat @mock tool schedule_task {{\"prompt\":\"k{index} tick\",\
+         \"processAfter\":\"{first}\",\"recurrence\":\"*/5 * * * *\"}}"
+    );
+}
+
 impl World {
     fn new(config: WorldConfig) -> Self {
         let rng = SimRng::new(config.seed);
-        let start_ms = EPOCH_MS + rng.fork("epoch").below(365 * 86_400) as i64 * 1_000;
+        let start_ms = start_ms(config.seed);
         let clock = SimClock::new(start_ms);
         let fs = SimFs::new(config.profile, rng.fork("fs").next_u64());
         // The single-writer rule (PROTOCOL §1), which SimFs records violations of. A session's

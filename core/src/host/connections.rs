@@ -51,6 +51,11 @@ impl ConnectionPool {
         }
     }
 
+    /// Closes every kept connection of `session_id`.
+    pub fn close_session(&mut self, session_id: &str) {
+        self.idle.retain(|(session, _), _| session != session_id);
+    }
+
     fn close_least_recent(&mut self) {
         let oldest = self
             .idle
@@ -60,5 +65,55 @@ impl ConnectionPool {
         if let Some(key) = oldest {
             self.idle.remove(&key);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Access;
+    use crate::live::ManualEnv;
+
+    fn db(dir: &std::path::Path, name: &str) -> Db {
+        let env = ManualEnv::new(0, 1);
+        Db::open(&env, &dir.join(name), Schema::Inbound, Access::ReadWrite).unwrap()
+    }
+
+    #[test]
+    fn a_checked_in_connection_is_checked_out_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut pool = ConnectionPool::default();
+        pool.check_in("s1", Schema::Inbound, db(dir.path(), "a.db"));
+        assert!(pool.check_out("s1", Schema::Outbound).is_none());
+        assert!(pool.check_out("s2", Schema::Inbound).is_none());
+        assert!(pool.check_out("s1", Schema::Inbound).is_some());
+        assert!(pool.check_out("s1", Schema::Inbound).is_none());
+    }
+
+    #[test]
+    fn beyond_the_cap_the_least_recently_checked_in_is_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut pool = ConnectionPool::default();
+        for i in 0..=CONNECTIONS_MAX {
+            pool.check_in(&format!("s{i}"), Schema::Inbound, db(dir.path(), "a.db"));
+        }
+        assert_eq!(pool.idle.len(), CONNECTIONS_MAX);
+        assert!(pool.check_out("s0", Schema::Inbound).is_none());
+        assert!(pool.check_out("s1", Schema::Inbound).is_some());
+        assert!(pool
+            .check_out(&format!("s{CONNECTIONS_MAX}"), Schema::Inbound)
+            .is_some());
+    }
+
+    #[test]
+    fn closing_a_session_closes_both_of_its_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut pool = ConnectionPool::default();
+        pool.check_in("s1", Schema::Inbound, db(dir.path(), "a.db"));
+        pool.check_in("s1", Schema::Outbound, db(dir.path(), "b.db"));
+        pool.check_in("s2", Schema::Inbound, db(dir.path(), "c.db"));
+        pool.close_session("s1");
+        assert_eq!(pool.idle.len(), 1);
+        assert!(pool.check_out("s2", Schema::Inbound).is_some());
     }
 }

@@ -7,7 +7,6 @@
 //! runs: the host's set of running sessions is refreshed from it before any slot is counted.
 
 use super::central::container_status;
-use super::session::ensure_folder;
 use super::Host;
 use crate::runtime::{ContainerSpec, ContainerState};
 use crate::{Error, Result};
@@ -17,7 +16,7 @@ impl Host {
     /// whether a container is up after the call (`false`: it waits for a slot).
     pub fn wake(&mut self, session_id: &str) -> Result<bool> {
         let session = self.central.require_session(session_id)?;
-        ensure_folder(&*self.env, &self.paths(&session))?;
+        self.ensure_session_folder(session_id, &self.paths(&session))?;
         if self.container_is_up(session_id) {
             self.running.insert(session_id.to_string());
             return Ok(true);
@@ -48,7 +47,7 @@ impl Host {
     fn start_container(&mut self, session_id: &str) -> Result<()> {
         let session = self.central.require_session(session_id)?;
         let paths = self.paths(&session);
-        ensure_folder(&*self.env, &paths)?;
+        self.ensure_session_folder(session_id, &paths)?;
         let spec = ContainerSpec {
             session_id: session.id.clone(),
             agent_group_id: session.agent_group_id.clone(),

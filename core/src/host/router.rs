@@ -9,7 +9,6 @@
 //! written.
 
 use super::central::SessionRow;
-use super::session::ensure_folder;
 use super::{Host, InboundEvent, Routed, SessionMode};
 use crate::env::SessionPaths;
 use crate::model::{kind, status, text_of, InboundRow, OutboundRow, Route, AGENT_CHANNEL};
@@ -211,7 +210,7 @@ impl Host {
             thread_key,
             &now,
         )?;
-        ensure_folder(&*self.env, &self.paths(&session))?;
+        self.ensure_session_folder(&session.id, &self.paths(&session))?;
         Ok(session)
     }
 

@@ -13,14 +13,17 @@ use crate::error::IoResultExt;
 use crate::Result;
 
 /// Creates whatever part of the session folder is missing; a no-op for a complete folder.
-pub(crate) fn ensure_folder(env: &dyn Env, paths: &SessionPaths) -> Result<()> {
+/// Returns whether anything was missing.
+fn ensure_folder(env: &dyn Env, paths: &SessionPaths) -> Result<bool> {
     let outbox = paths.outbox();
     env.create_dir_all(&paths.root).at(&paths.root)?;
     let complete = env.exists(&outbox);
-    if !complete || !env.exists(&paths.inbound_db()) {
+    let inbound_missing = !env.exists(&paths.inbound_db());
+    let outbound_missing = !env.exists(&paths.outbound_db());
+    if !complete || inbound_missing {
         drop(open_inbound(env, paths)?);
     }
-    if !complete || !env.exists(&paths.outbound_db()) {
+    if !complete || outbound_missing {
         drop(Db::open(
             env,
             &paths.outbound_db(),
@@ -28,7 +31,8 @@ pub(crate) fn ensure_folder(env: &dyn Env, paths: &SessionPaths) -> Result<()> {
             Access::ReadWrite,
         )?);
     }
-    env.create_dir_all(&outbox).at(&outbox)
+    env.create_dir_all(&outbox).at(&outbox)?;
+    Ok(!complete || inbound_missing || outbound_missing)
 }
 
 /// The session's `inbound.db`, read-write (the host is its writer), migrated to this build.
@@ -47,8 +51,26 @@ pub(crate) fn open_outbound(env: &dyn Env, paths: &SessionPaths) -> Result<Db> {
 }
 
 impl Host {
+    /// Ensures the session's folder (see [`ensure_folder`]). A folder found incomplete may
+    /// have been removed under the host: its kept connections are on files no longer there,
+    /// so they are closed.
+    pub(super) fn ensure_session_folder(
+        &mut self,
+        session_id: &str,
+        paths: &SessionPaths,
+    ) -> Result<()> {
+        if ensure_folder(&*self.env, paths)? {
+            self.connections.close_session(session_id);
+        }
+        Ok(())
+    }
+
     /// The session's `inbound.db` for one operation: a kept connection, or a new one.
-    pub(super) fn check_out_inbound(&mut self, session_id: &str, paths: &SessionPaths) -> Result<Db> {
+    pub(super) fn check_out_inbound(
+        &mut self,
+        session_id: &str,
+        paths: &SessionPaths,
+    ) -> Result<Db> {
         match self.connections.check_out(session_id, Schema::Inbound) {
             Some(db) => Ok(db),
             None => open_inbound(&*self.env, paths),

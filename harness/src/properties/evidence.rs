@@ -13,11 +13,11 @@ use clawsim_core::runner::mock::{Directive, MockScript};
 use clawsim_core::time::{is_due, parse_instant};
 use clawsim_core::SessionPaths;
 use clawsim_sim::faults::FaultSide;
+use clawsim_sim::inject::POWER_CUT_FIRED;
 use clawsim_sim::ledger::{ChannelSend, FaultRecord, Ledger, MaybeDurableRecord};
 use clawsim_sim::trace::TraceEvent;
 use clawsim_sim::world::{RunOutcome, Timing, DATA_DIR};
 use serde_json::Value;
-use clawsim_sim::inject::POWER_CUT_FIRED;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The prefix of the mock provider's default answer.
@@ -521,7 +521,10 @@ mod tests {
         let mut running = RunningContainers::default();
         running.runtime("s1", "container running");
         running.runtime("s2", "container running");
-        assert_eq!(running.fault(r#"{"kind":"power-cut","after_ops":25}"#), Vec::<String>::new());
+        assert_eq!(
+            running.fault(r#"{"kind":"power-cut","after_ops":25}"#),
+            Vec::<String>::new()
+        );
         assert_eq!(running.fault(POWER_CUT_FIRED), vec!["s1", "s2"]);
         assert!(running.sessions().is_empty());
     }
