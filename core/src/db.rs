@@ -16,11 +16,14 @@
 
 use crate::env::Env;
 use crate::error::{Result, SqliteResultExt};
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::path::{Path, PathBuf};
 
 /// Busy timeout of every connection (PROTOCOL §2).
 pub const BUSY_TIMEOUT_MS: u64 = 5_000;
+
+/// Prepared statements a connection keeps: more than any one file's operations use.
+const STATEMENT_CACHE_CAPACITY: usize = 64;
 
 /// Which file a connection is on; each has its own schema and migrations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -154,6 +157,9 @@ impl Db {
     }
 
     fn configure(&self, access: Access) -> Result<()> {
+        // Every statement of a busy operation stays prepared (the default keeps 16).
+        self.conn
+            .set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
         self.conn
             .busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))
             .at(&self.path)?;
@@ -213,27 +219,33 @@ impl Db {
     }
 
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction and commits it.
-    pub fn write<T>(&mut self, f: impl FnOnce(&Transaction) -> rusqlite::Result<T>) -> Result<T> {
-        let path = &self.path;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .at(path)?;
-        let value = f(&tx).at(path)?;
-        tx.commit().at(path)?;
-        Ok(value)
+    pub fn write<T>(&mut self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        self.in_transaction("BEGIN IMMEDIATE", f)
     }
 
     /// Runs `f` in one read transaction, so everything it reads is one snapshot.
-    pub fn read<T>(&mut self, f: impl FnOnce(&Transaction) -> rusqlite::Result<T>) -> Result<T> {
-        let path = &self.path;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Deferred)
-            .at(path)?;
-        let value = f(&tx).at(path)?;
-        tx.finish().at(path)?;
-        Ok(value)
+    pub fn read<T>(&mut self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        self.in_transaction("BEGIN DEFERRED", f)
+    }
+
+    /// `begin`, `f`, `COMMIT`; on any error the transaction is rolled back. `BEGIN` and
+    /// `COMMIT` are kept prepared: parsed afresh (as rusqlite's `Transaction` does) they cost
+    /// more than the one indexed read of an idle poll.
+    fn in_transaction<T>(
+        &mut self,
+        begin: &str,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        let conn = &self.conn;
+        let run = |sql: &str| conn.prepare_cached(sql)?.execute([]).map(drop);
+        run(begin).at(&self.path)?;
+        let outcome = f(conn).and_then(|value| run("COMMIT").map(|()| value));
+        if outcome.is_err() && !conn.is_autocommit() {
+            // The error is what the caller needs; a failed rollback leaves nothing to add
+            // (SQLite rolls back itself when it cannot).
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        outcome.at(&self.path)
     }
 
     /// `PRAGMA integrity_check`, returning its rows (`["ok"]` for a sound file).

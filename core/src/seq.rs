@@ -6,7 +6,7 @@
 //! delivery all write `inbound.db`) can never pick the same number.
 
 use crate::model::{InboundRow, OutboundRow};
-use rusqlite::{params, Transaction};
+use rusqlite::{params, Connection};
 
 /// The next even number above `max_seq` (2 when there is none).
 pub fn next_even(max_seq: i64) -> i64 {
@@ -35,7 +35,7 @@ pub fn max_outbound_seq(tx: &rusqlite::Connection) -> rusqlite::Result<i64> {
 
 /// Inserts a `messages_in` row with the next even seq, inside the caller's write transaction.
 /// `row.seq` is ignored; the allocated seq is returned.
-pub fn insert_inbound(tx: &Transaction, row: &InboundRow) -> rusqlite::Result<i64> {
+pub fn insert_inbound(tx: &Connection, row: &InboundRow) -> rusqlite::Result<i64> {
     let seq = next_even(max_inbound_seq(tx)?);
     tx.prepare_cached(
         "INSERT INTO messages_in (id, seq, kind, timestamp, status, process_after, recurrence,
@@ -64,7 +64,7 @@ pub fn insert_inbound(tx: &Transaction, row: &InboundRow) -> rusqlite::Result<i6
 /// write transaction on `outbound.db`. `max_inbound` is `max(messages_in.seq)` as just read from
 /// the (read-only) inbound connection. The allocated seq is returned.
 pub fn insert_outbound(
-    tx: &Transaction,
+    tx: &Connection,
     max_inbound: i64,
     row: &OutboundRow,
 ) -> rusqlite::Result<i64> {

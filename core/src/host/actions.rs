@@ -12,7 +12,7 @@
 use super::recurrence::{next_after, parse_cron, Clock};
 use crate::model::{kind, status, InboundRow, OutboundRow};
 use crate::time::{format_instant, parse_instant};
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Map, Value};
 
 /// What applying a system row came to.
@@ -34,7 +34,7 @@ enum SeriesChange {
 
 /// Applies one system row inside `tx` (the session's `inbound.db`), including its reply row.
 pub(crate) fn apply(
-    tx: &Transaction,
+    tx: &Connection,
     row: &OutboundRow,
     clock: &Clock,
 ) -> rusqlite::Result<Verdict> {
@@ -56,7 +56,7 @@ pub(crate) fn apply(
 /// `schedule_task {prompt, processAfter, recurrence?, script?}`: a task row whose series is
 /// itself. An invalid cron or `processAfter` schedules nothing and is answered with the error.
 fn schedule_task(
-    tx: &Transaction,
+    tx: &Connection,
     row: &OutboundRow,
     content: &Value,
     clock: &Clock,
@@ -90,17 +90,15 @@ fn schedule_task(
 
 /// The id the agent-runner chose and already told the model (`taskId`), so a later
 /// `cancel_task` with it finds the series; a fresh one when it gave none or that id is taken.
-fn task_id_for(tx: &Transaction, content: &Value, clock: &Clock) -> rusqlite::Result<String> {
+fn task_id_for(tx: &Connection, content: &Value, clock: &Clock) -> rusqlite::Result<String> {
     let requested = content
         .get("taskId")
         .and_then(Value::as_str)
         .filter(|id| !id.trim().is_empty());
     if let Some(id) = requested {
-        let taken: bool = tx.query_row(
-            "SELECT EXISTS(SELECT 1 FROM messages_in WHERE id = ?1)",
-            [id],
-            |r| r.get(0),
-        )?;
+        let taken: bool = tx
+            .prepare_cached("SELECT EXISTS(SELECT 1 FROM messages_in WHERE id = ?1)")?
+            .query_row([id], |r| r.get(0))?;
         if !taken {
             return Ok(id.to_string());
         }
@@ -158,7 +156,7 @@ fn task_from_request(content: &Value, clock: &Clock) -> Result<TaskRequest, Stri
 
 /// `cancel_task` / `pause_task` / `resume_task {taskId}` on the task's whole series.
 fn change_series(
-    tx: &Transaction,
+    tx: &Connection,
     content: &Value,
     change: SeriesChange,
 ) -> rusqlite::Result<Result<Value, String>> {
@@ -173,19 +171,18 @@ fn change_series(
         SeriesChange::Pause => ("'pending'", status::PAUSED),
         SeriesChange::Resume => ("'paused'", status::PENDING),
     };
-    let changed = tx.execute(
-        &format!(
+    let changed = tx
+        .prepare_cached(&format!(
             "UPDATE messages_in SET status = ?2
              WHERE (series_id = ?1 OR id = ?1) AND kind = 'task' AND status IN ({from})"
-        ),
-        params![series_id, to],
-    )?;
+        ))?
+        .execute(params![series_id, to])?;
     if let SeriesChange::Cancel = change {
         // A finished occurrence not yet stepped by the sweep must not start the series again.
-        tx.execute(
+        tx.prepare_cached(
             "UPDATE messages_in SET recurrence = NULL WHERE series_id = ?1 OR id = ?1",
-            [&series_id],
-        )?;
+        )?
+        .execute([&series_id])?;
     }
     Ok(Ok(json!({
         "taskId": task_id,
@@ -195,18 +192,17 @@ fn change_series(
 }
 
 /// The series a task row belongs to (rows written before series existed are their own).
-fn series_of(tx: &Transaction, task_id: &str) -> rusqlite::Result<Option<String>> {
-    tx.query_row(
+fn series_of(tx: &Connection, task_id: &str) -> rusqlite::Result<Option<String>> {
+    tx.prepare_cached(
         "SELECT COALESCE(series_id, id) FROM messages_in WHERE id = ?1 AND kind = 'task'",
-        [task_id],
-        |r| r.get(0),
-    )
+    )?
+    .query_row([task_id], |r| r.get(0))
     .optional()
 }
 
 /// The agent's answer: a pending `system` row routed like the request.
 fn reply(
-    tx: &Transaction,
+    tx: &Connection,
     request: &OutboundRow,
     action: &str,
     result: Result<Value, String>,

@@ -84,21 +84,20 @@ impl Central {
 
     pub fn add_agent_group(&mut self, id: &str, name: &str, now: &str) -> Result<()> {
         self.db.write(|tx| {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO agent_groups (id, name, created_at) VALUES (?1, ?2, ?3)
                  ON CONFLICT(id) DO UPDATE SET name = excluded.name",
-                params![id, name, now],
-            )
+            )?
+            .execute(params![id, name, now])
             .map(drop)
         })
     }
 
     pub fn agent_group_name(&mut self, id: &str) -> Result<Option<String>> {
         self.db.read(|tx| {
-            tx.query_row("SELECT name FROM agent_groups WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()
+            tx.prepare_cached("SELECT name FROM agent_groups WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))
+                .optional()
         })
     }
 
@@ -111,13 +110,13 @@ impl Central {
         now: &str,
     ) -> Result<()> {
         self.db.write(|tx| {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO messaging_groups (id, channel_type, platform_id, created_at)
                  VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT(id) DO UPDATE SET channel_type = excluded.channel_type,
                     platform_id = excluded.platform_id",
-                params![id, channel_type, platform_id, now],
-            )
+            )?
+            .execute(params![id, channel_type, platform_id, now])
             .map(drop)
         })
     }
@@ -131,16 +130,15 @@ impl Central {
         now: &str,
     ) -> Result<String> {
         self.db.write(|tx| {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT OR IGNORE INTO messaging_groups (id, channel_type, platform_id, created_at)
                  VALUES (?1, ?2, ?3, ?4)",
-                params![id, channel_type, platform_id, now],
-            )?;
-            tx.query_row(
+            )?
+            .execute(params![id, channel_type, platform_id, now])?;
+            tx.prepare_cached(
                 "SELECT id FROM messaging_groups WHERE channel_type = ?1 AND platform_id = ?2",
-                [channel_type, platform_id],
-                |r| r.get(0),
-            )
+            )?
+            .query_row([channel_type, platform_id], |r| r.get(0))
         })
     }
 
@@ -150,11 +148,10 @@ impl Central {
         platform_id: &str,
     ) -> Result<Option<String>> {
         self.db.read(|tx| {
-            tx.query_row(
+            tx.prepare_cached(
                 "SELECT id FROM messaging_groups WHERE channel_type = ?1 AND platform_id = ?2",
-                [channel_type, platform_id],
-                |r| r.get(0),
-            )
+            )?
+            .query_row([channel_type, platform_id], |r| r.get(0))
             .optional()
         })
     }
@@ -170,14 +167,19 @@ impl Central {
         self.require("messaging_groups", messaging_group_id, "messaging group")?;
         self.require("agent_groups", agent_group_id, "agent group")?;
         self.db.write(|tx| {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO messaging_group_agents
                     (messaging_group_id, agent_group_id, priority, session_mode)
                  VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT(messaging_group_id, agent_group_id) DO UPDATE
                     SET priority = excluded.priority, session_mode = excluded.session_mode",
-                params![messaging_group_id, agent_group_id, priority, mode.as_str()],
-            )
+            )?
+            .execute(params![
+                messaging_group_id,
+                agent_group_id,
+                priority,
+                mode.as_str()
+            ])
             .map(drop)
         })
     }
@@ -189,13 +191,14 @@ impl Central {
         messaging_group_id: &str,
     ) -> Result<Option<(String, SessionMode)>> {
         self.db.read(|tx| {
-            tx.query_row(
+            tx.prepare_cached(
                 "SELECT agent_group_id, session_mode FROM messaging_group_agents
                  WHERE messaging_group_id = ?1
                  ORDER BY priority DESC, agent_group_id ASC LIMIT 1",
-                [messaging_group_id],
-                |r| Ok((r.get(0)?, SessionMode::parse(&r.get::<_, String>(1)?))),
-            )
+            )?
+            .query_row([messaging_group_id], |r| {
+                Ok((r.get(0)?, SessionMode::parse(&r.get::<_, String>(1)?)))
+            })
             .optional()
         })
     }
@@ -204,23 +207,22 @@ impl Central {
         self.require("agent_groups", from, "agent group")?;
         self.require("agent_groups", to, "agent group")?;
         self.db.write(|tx| {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT OR IGNORE INTO agent_routes (from_agent_group_id, to_agent_group_id)
                  VALUES (?1, ?2)",
-                [from, to],
-            )
+            )?
+            .execute([from, to])
             .map(drop)
         })
     }
 
     pub fn agent_route_allowed(&mut self, from: &str, to: &str) -> Result<bool> {
         self.db.read(|tx| {
-            tx.query_row(
+            tx.prepare_cached(
                 "SELECT COUNT(*) FROM agent_routes
                  WHERE from_agent_group_id = ?1 AND to_agent_group_id = ?2",
-                [from, to],
-                |r| r.get::<_, i64>(0),
-            )
+            )?
+            .query_row([from, to], |r| r.get::<_, i64>(0))
             .map(|n| n > 0)
         })
     }
@@ -242,27 +244,39 @@ impl Central {
         );
         let key = [agent_group_id, messaging_group_id, thread_key];
         // Most routes find their session: read first, so they cost the central DB no write.
-        let found = self
-            .db
-            .read(|tx| tx.query_row(&sql, key, SessionRow::from_row).optional())?;
+        let found = self.db.read(|tx| {
+            tx.prepare_cached(&sql)?
+                .query_row(key, SessionRow::from_row)
+                .optional()
+        })?;
         if let Some(session) = found {
             return Ok(session);
         }
         self.db.write(|tx| {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT OR IGNORE INTO sessions
                     (id, agent_group_id, messaging_group_id, thread_key, last_active, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-                params![new_id, agent_group_id, messaging_group_id, thread_key, now],
-            )?;
-            tx.query_row(&sql, key, SessionRow::from_row)
+            )?
+            .execute(params![
+                new_id,
+                agent_group_id,
+                messaging_group_id,
+                thread_key,
+                now
+            ])?;
+            tx.prepare_cached(&sql)?
+                .query_row(key, SessionRow::from_row)
         })
     }
 
     pub fn session(&mut self, id: &str) -> Result<Option<SessionRow>> {
         let sql = format!("SELECT {} FROM sessions WHERE id = ?1", SessionRow::COLUMNS);
-        self.db
-            .read(|tx| tx.query_row(&sql, [id], SessionRow::from_row).optional())
+        self.db.read(|tx| {
+            tx.prepare_cached(&sql)?
+                .query_row([id], SessionRow::from_row)
+                .optional()
+        })
     }
 
     /// Like [`Central::session`], with an error naming a session the central DB does not know.
@@ -278,7 +292,7 @@ impl Central {
             SessionRow::COLUMNS
         );
         self.db.read(|tx| {
-            let mut stmt = tx.prepare(&sql)?;
+            let mut stmt = tx.prepare_cached(&sql)?;
             let rows = stmt.query_map([], SessionRow::from_row)?;
             rows.collect()
         })
@@ -286,42 +300,40 @@ impl Central {
 
     pub fn set_container_status(&mut self, session_id: &str, status: &str) -> Result<()> {
         self.db.write(|tx| {
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE sessions SET container_status = ?2
                  WHERE id = ?1 AND container_status <> ?2",
-                [session_id, status],
-            )
+            )?
+            .execute([session_id, status])
             .map(drop)
         })
     }
 
     pub fn touch_session(&mut self, session_id: &str, now: &str) -> Result<()> {
         self.db.write(|tx| {
-            tx.execute(
-                "UPDATE sessions SET last_active = ?2 WHERE id = ?1",
-                [session_id, now],
-            )
-            .map(drop)
+            tx.prepare_cached("UPDATE sessions SET last_active = ?2 WHERE id = ?1")?
+                .execute([session_id, now])
+                .map(drop)
         })
     }
 
     /// Records a question; recording it twice is harmless (PROTOCOL §7).
     pub fn record_question(&mut self, question: &PendingQuestion) -> Result<()> {
         self.db.write(|tx| {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT OR IGNORE INTO pending_questions (question_id, session_id, message_out_id,
                     platform_id, channel_type, thread_id, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    question.question_id,
-                    question.session_id,
-                    question.message_out_id,
-                    question.route.platform_id,
-                    question.route.channel_type,
-                    question.route.thread_id,
-                    question.created_at,
-                ],
-            )
+            )?
+            .execute(params![
+                question.question_id,
+                question.session_id,
+                question.message_out_id,
+                question.route.platform_id,
+                question.route.channel_type,
+                question.route.thread_id,
+                question.created_at,
+            ])
             .map(drop)
         })
     }
@@ -332,7 +344,8 @@ impl Central {
             PendingQuestion::COLUMNS
         );
         self.db.read(|tx| {
-            tx.query_row(&sql, [question_id], PendingQuestion::from_row)
+            tx.prepare_cached(&sql)?
+                .query_row([question_id], PendingQuestion::from_row)
                 .optional()
         })
     }
@@ -344,7 +357,7 @@ impl Central {
             PendingQuestion::COLUMNS
         );
         self.db.read(|tx| {
-            let mut stmt = tx.prepare(&sql)?;
+            let mut stmt = tx.prepare_cached(&sql)?;
             let rows = stmt.query_map([], PendingQuestion::from_row)?;
             rows.collect()
         })
@@ -352,17 +365,17 @@ impl Central {
 
     pub fn remove_question(&mut self, question_id: &str) -> Result<()> {
         self.db.write(|tx| {
-            tx.execute(
-                "DELETE FROM pending_questions WHERE question_id = ?1",
-                [question_id],
-            )
-            .map(drop)
+            tx.prepare_cached("DELETE FROM pending_questions WHERE question_id = ?1")?
+                .execute([question_id])
+                .map(drop)
         })
     }
 
     fn require(&mut self, table: &str, id: &str, what: &str) -> Result<()> {
         let sql = format!("SELECT COUNT(*) FROM {table} WHERE id = ?1");
-        let count: i64 = self.db.read(|tx| tx.query_row(&sql, [id], |r| r.get(0)))?;
+        let count: i64 = self
+            .db
+            .read(|tx| tx.prepare_cached(&sql)?.query_row([id], |r| r.get(0)))?;
         if count == 0 {
             return Err(Error::Invalid(format!("unknown {what} {id:?}")));
         }

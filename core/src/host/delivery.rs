@@ -28,13 +28,19 @@ use crate::error::IoResultExt;
 use crate::model::{kind, status, OutboundRow, AGENT_CHANNEL};
 use crate::time::{format_instant, is_due, parse_instant};
 use crate::{Error, Result};
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::{Rc, Weak};
 
 /// Rows read from `outbound.db` per query; a pass reads again while batches come back full.
 const READ_BATCH_ROWS: i64 = 64;
+
+/// The next rows above the watermark. The limit is written into the SQL, not bound: SQLite plans
+/// with a bound LIMIT's value, so a statement whose LIMIT is bound is prepared again at every
+/// run, and an idle pass would pay a full prepare for its one query.
+const ROWS_ABOVE_SQL: &str =
+    "SELECT id, seq FROM messages_out WHERE seq > ?1 ORDER BY seq LIMIT 64";
 
 /// What the host remembers of a session's delivery between passes.
 #[derive(Debug, Default)]
@@ -271,9 +277,8 @@ fn load(host: &mut Host, pass: &mut DeliveryPass) -> Result<()> {
 
 fn rows_above(outbound: &mut Db, watermark: i64) -> Result<Vec<RowKey>> {
     outbound.read(|tx| {
-        let mut stmt =
-            tx.prepare("SELECT id, seq FROM messages_out WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
-        let rows = stmt.query_map(params![watermark, READ_BATCH_ROWS], |r| {
+        let mut stmt = tx.prepare_cached(ROWS_ABOVE_SQL)?;
+        let rows = stmt.query_map([watermark], |r| {
             Ok((r.get::<_, Option<i64>>(1)?, r.get::<_, String>(0)?))
         })?;
         rows.collect()
@@ -282,7 +287,8 @@ fn rows_above(outbound: &mut Db, watermark: i64) -> Result<Vec<RowKey>> {
 
 fn unnumbered_rows(outbound: &mut Db) -> Result<Vec<String>> {
     outbound.read(|tx| {
-        let mut stmt = tx.prepare("SELECT id FROM messages_out WHERE seq IS NULL ORDER BY id")?;
+        let mut stmt =
+            tx.prepare_cached("SELECT id FROM messages_out WHERE seq IS NULL ORDER BY id")?;
         let rows = stmt.query_map([], |r| r.get(0))?;
         rows.collect()
     })
@@ -493,11 +499,8 @@ fn failed_attempt(
     let base_ms = host.config.send_backoff_base_ms;
     let retry_ms = pass.inbound.write(|tx| {
         let attempts = 1 + tx
-            .query_row(
-                "SELECT attempts FROM delivery_attempts WHERE message_out_id = ?1",
-                [id],
-                |r| r.get::<_, i64>(0),
-            )
+            .prepare_cached("SELECT attempts FROM delivery_attempts WHERE message_out_id = ?1")?
+            .query_row([id], |r| r.get::<_, i64>(0))
             .optional()?
             .unwrap_or(0);
         if attempts >= attempts_max {
@@ -512,13 +515,13 @@ fn failed_attempt(
             return Ok(None);
         }
         let retry_ms = now_ms.saturating_add(base_ms.saturating_mul(1 << attempts.min(30)));
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO delivery_attempts (message_out_id, attempts, next_attempt_at, last_error)
              VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(message_out_id) DO UPDATE SET attempts = excluded.attempts,
                 next_attempt_at = excluded.next_attempt_at, last_error = excluded.last_error",
-            params![id, attempts, format_instant(retry_ms), reason],
-        )?;
+        )?
+        .execute(params![id, attempts, format_instant(retry_ms), reason])?;
         Ok(Some(retry_ms))
     })?;
     match retry_ms {
@@ -553,21 +556,19 @@ fn record(
 }
 
 fn insert_delivered(
-    tx: &Transaction,
+    tx: &Connection,
     id: &str,
     status_text: &str,
     reason: Option<&str>,
     now: &str,
 ) -> rusqlite::Result<()> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT OR IGNORE INTO delivered (message_out_id, delivered_at, status, reason)
          VALUES (?1, ?2, ?3, ?4)",
-        params![id, now, status_text, reason],
-    )?;
-    tx.execute(
-        "DELETE FROM delivery_attempts WHERE message_out_id = ?1",
-        [id],
-    )?;
+    )?
+    .execute(params![id, now, status_text, reason])?;
+    tx.prepare_cached("DELETE FROM delivery_attempts WHERE message_out_id = ?1")?
+        .execute([id])?;
     Ok(())
 }
 
@@ -576,29 +577,29 @@ fn fetch(outbound: &mut Db, id: &str) -> Result<Option<OutboundRow>> {
         "SELECT {} FROM messages_out WHERE id = ?1",
         OutboundRow::COLUMNS
     );
-    outbound.read(|tx| tx.query_row(&sql, [id], OutboundRow::from_row).optional())
+    outbound.read(|tx| {
+        tx.prepare_cached(&sql)?
+            .query_row([id], OutboundRow::from_row)
+            .optional()
+    })
 }
 
 fn is_settled(inbound: &mut Db, id: &str) -> Result<bool> {
     inbound.read(|tx| {
-        tx.query_row(
-            "SELECT 1 FROM delivered WHERE message_out_id = ?1",
-            [id],
-            |_| Ok(()),
-        )
-        .optional()
-        .map(|found| found.is_some())
+        tx.prepare_cached("SELECT 1 FROM delivered WHERE message_out_id = ?1")?
+            .query_row([id], |_| Ok(()))
+            .optional()
+            .map(|found| found.is_some())
     })
 }
 
 /// When a row in send backoff may be tried again (unreadable text: now).
 fn retry_at(inbound: &mut Db, id: &str) -> Result<Option<Millis>> {
     let text: Option<String> = inbound.read(|tx| {
-        tx.query_row(
+        tx.prepare_cached(
             "SELECT next_attempt_at FROM delivery_attempts WHERE message_out_id = ?1",
-            [id],
-            |r| r.get(0),
-        )
+        )?
+        .query_row([id], |r| r.get(0))
         .optional()
     })?;
     Ok(text.map(|text| parse_instant(&text).unwrap_or(Millis::MIN)))
@@ -621,5 +622,16 @@ fn defer(host: &mut Host, pass: &DeliveryPass, candidate: &Candidate, due_ms: Mi
 fn advance(memory: &mut DeliveryMemory, candidate: &Candidate) {
     if let (true, Some(seq)) = (candidate.above_watermark, candidate.key.0) {
         memory.watermark = memory.watermark.max(seq);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rows_above_query_reads_one_batch() {
+        let limit = format!("LIMIT {READ_BATCH_ROWS}");
+        assert!(ROWS_ABOVE_SQL.ends_with(&limit), "{ROWS_ABOVE_SQL}");
     }
 }

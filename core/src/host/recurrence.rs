@@ -15,7 +15,7 @@ use crate::time::{format_instant, parse_instant};
 use chrono::TimeZone;
 use chrono_tz::Tz;
 use croner::Cron;
-use rusqlite::Transaction;
+use rusqlite::Connection;
 
 /// Parses a five-field (or six, with seconds) cron expression, with an error naming it.
 pub(crate) fn parse_cron(expression: &str) -> Result<Cron, String> {
@@ -65,23 +65,21 @@ pub(crate) struct Clock<'a> {
 /// the caller's transaction. `next_status` is the status the next occurrence starts in (a
 /// paused series stays paused). Returns whether a next occurrence was inserted.
 pub(crate) fn finish_occurrence(
-    tx: &Transaction,
+    tx: &Connection,
     row: &InboundRow,
     terminal_status: &str,
     next_status: &str,
     clock: &Clock,
 ) -> rusqlite::Result<bool> {
-    tx.execute(
-        "UPDATE messages_in SET status = ?2 WHERE id = ?1",
-        [row.id.as_str(), terminal_status],
-    )?;
+    tx.prepare_cached("UPDATE messages_in SET status = ?2 WHERE id = ?1")?
+        .execute([row.id.as_str(), terminal_status])?;
     schedule_next(tx, row, next_status, clock)
 }
 
 /// Inserts the next occurrence of a finished recurring row and clears its `recurrence`.
 /// A row whose cron cannot be evaluated ends its series, with a log line naming it.
 pub(crate) fn schedule_next(
-    tx: &Transaction,
+    tx: &Connection,
     row: &InboundRow,
     next_status: &str,
     clock: &Clock,
@@ -89,10 +87,8 @@ pub(crate) fn schedule_next(
     let Some(expression) = row.recurrence.as_deref() else {
         return Ok(false);
     };
-    tx.execute(
-        "UPDATE messages_in SET recurrence = NULL WHERE id = ?1",
-        [&row.id],
-    )?;
+    tx.prepare_cached("UPDATE messages_in SET recurrence = NULL WHERE id = ?1")?
+        .execute([&row.id])?;
     let scheduled_ms = row
         .process_after
         .as_deref()
@@ -125,7 +121,7 @@ pub(crate) fn schedule_next(
 /// Finished recurring rows whose next occurrence is not scheduled yet (left by a crash of an
 /// older build, or by anything that finished a row without stepping its series). Found through
 /// the partial index on recurring rows, so the cost never grows with history.
-pub(crate) fn unrolled_rows(tx: &Transaction) -> rusqlite::Result<Vec<InboundRow>> {
+pub(crate) fn unrolled_rows(tx: &Connection) -> rusqlite::Result<Vec<InboundRow>> {
     let sql = format!(
         "SELECT {} FROM messages_in
          WHERE recurrence IS NOT NULL AND status IN ('{}', '{}') ORDER BY seq",
@@ -133,7 +129,7 @@ pub(crate) fn unrolled_rows(tx: &Transaction) -> rusqlite::Result<Vec<InboundRow
         status::COMPLETED,
         status::FAILED
     );
-    let mut stmt = tx.prepare(&sql)?;
+    let mut stmt = tx.prepare_cached(&sql)?;
     let rows = stmt.query_map([], InboundRow::from_row)?;
     rows.collect()
 }

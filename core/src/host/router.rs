@@ -234,11 +234,8 @@ impl Host {
         let mut inbound = self.check_out_inbound(&session.id, &paths)?;
         let seq = inbound.write(|tx| {
             let existing: Option<Option<i64>> = tx
-                .query_row(
-                    "SELECT seq FROM messages_in WHERE id = ?1",
-                    [message_id],
-                    |r| r.get(0),
-                )
+                .prepare_cached("SELECT seq FROM messages_in WHERE id = ?1")?
+                .query_row([message_id], |r| r.get(0))
                 .optional()?;
             match existing {
                 Some(seq) if message.once => Ok(seq.unwrap_or(0)),

@@ -34,7 +34,7 @@ use crate::model::{kind, status, InboundRow};
 use crate::runtime::ContainerState;
 use crate::time::{format_instant, is_due};
 use crate::Result;
-use rusqlite::{OptionalExtension, Transaction};
+use rusqlite::{Connection, OptionalExtension};
 
 /// One sweep in progress.
 struct Sweep<'a> {
@@ -102,7 +102,7 @@ impl Sweep<'_> {
     /// Step 1: terminal acks of open (pending or paused) rows into `messages_in.status`.
     fn sync_acks(&mut self) -> Result<()> {
         let open: Vec<(String, String)> = self.inbound.read(|tx| {
-            let mut stmt = tx.prepare(
+            let mut stmt = tx.prepare_cached(
                 "SELECT id, status FROM messages_in WHERE status IN ('pending', 'paused')
                  ORDER BY seq",
             )?;
@@ -152,7 +152,7 @@ impl Sweep<'_> {
             return Ok(());
         };
         let claims: Vec<(String, String)> = outbound.read(|tx| {
-            let mut stmt = tx.prepare(
+            let mut stmt = tx.prepare_cached(
                 "SELECT message_id, status_changed FROM processing_ack
                  WHERE status = 'processing' ORDER BY message_id",
             )?;
@@ -268,11 +268,10 @@ impl Sweep<'_> {
         };
         let replies: Vec<String> = outbound.read(|tx| {
             let has_batches = tx
-                .query_row(
+                .prepare_cached(
                     "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'claim_batches'",
-                    [],
-                    |_| Ok(()),
-                )
+                )?
+                .query_row([], |_| Ok(()))
                 .optional()?
                 .is_some();
             let sql = if has_batches {
@@ -281,18 +280,15 @@ impl Sweep<'_> {
             } else {
                 "SELECT id FROM messages_out WHERE in_reply_to = ?1"
             };
-            let mut stmt = tx.prepare(sql)?;
+            let mut stmt = tx.prepare_cached(sql)?;
             let rows = stmt.query_map([message_id], |r| r.get(0))?;
             rows.collect()
         })?;
         self.inbound.read(|tx| {
             for reply in &replies {
                 let delivered: Option<String> = tx
-                    .query_row(
-                        "SELECT status FROM delivered WHERE message_out_id = ?1",
-                        [reply],
-                        |r| r.get(0),
-                    )
+                    .prepare_cached("SELECT status FROM delivered WHERE message_out_id = ?1")?
+                    .query_row([reply], |r| r.get(0))
                     .optional()?;
                 if delivered.as_deref() == Some(status::DELIVERED) {
                     return Ok(true);
@@ -345,10 +341,14 @@ impl Sweep<'_> {
                     tracing::info!(session = %session_id, message = %row.id, tries,
                         retry_at = %format_instant(retry_ms), "claim reset; retry after backoff");
                     report.retried += 1;
-                    tx.execute(
+                    tx.prepare_cached(
                         "UPDATE messages_in SET tries = ?2, process_after = ?3 WHERE id = ?1",
-                        rusqlite::params![row.id, tries, format_instant(retry_ms)],
-                    )?;
+                    )?
+                    .execute(rusqlite::params![
+                        row.id,
+                        tries,
+                        format_instant(retry_ms)
+                    ])?;
                 }
             }
             Ok(())
@@ -379,8 +379,9 @@ impl Sweep<'_> {
     fn work(&mut self) -> Result<Work> {
         let now_ms = self.host.now_ms();
         let due_pending = self.inbound.read(|tx| {
-            let mut stmt =
-                tx.prepare("SELECT kind, process_after FROM messages_in WHERE status = 'pending'")?;
+            let mut stmt = tx.prepare_cached(
+                "SELECT kind, process_after FROM messages_in WHERE status = 'pending'",
+            )?;
             let mut rows = stmt.query([])?;
             while let Some(row) = rows.next()? {
                 let row_kind: String = row.get(0)?;
@@ -396,11 +397,10 @@ impl Sweep<'_> {
             None => true,
             Some(outbound) => outbound
                 .read(|tx| {
-                    tx.query_row(
+                    tx.prepare_cached(
                         "SELECT 1 FROM processing_ack WHERE status = 'processing' LIMIT 1",
-                        [],
-                        |_| Ok(()),
-                    )
+                    )?
+                    .query_row([], |_| Ok(()))
                     .optional()
                     .map(|found| found.is_some())
                 })
@@ -484,19 +484,18 @@ fn backoff_after(now_ms: Millis, base_ms: i64, tries: i64) -> Millis {
     now_ms.saturating_add(base_ms.saturating_mul(1i64 << tries.clamp(0, 30)))
 }
 
-fn ack_status(tx: &Transaction, message_id: &str) -> rusqlite::Result<Option<String>> {
-    tx.query_row(
-        "SELECT status FROM processing_ack WHERE message_id = ?1",
-        [message_id],
-        |r| r.get(0),
-    )
-    .optional()
+fn ack_status(tx: &Connection, message_id: &str) -> rusqlite::Result<Option<String>> {
+    tx.prepare_cached("SELECT status FROM processing_ack WHERE message_id = ?1")?
+        .query_row([message_id], |r| r.get(0))
+        .optional()
 }
 
-fn inbound_row(tx: &Transaction, id: &str) -> rusqlite::Result<Option<InboundRow>> {
+fn inbound_row(tx: &Connection, id: &str) -> rusqlite::Result<Option<InboundRow>> {
     let sql = format!(
         "SELECT {} FROM messages_in WHERE id = ?1",
         InboundRow::COLUMNS
     );
-    tx.query_row(&sql, [id], InboundRow::from_row).optional()
+    tx.prepare_cached(&sql)?
+        .query_row([id], InboundRow::from_row)
+        .optional()
 }

@@ -83,7 +83,7 @@ impl RunnerStore {
         let changed = format_instant(now_ms);
         self.outbound.write(|tx| {
             let claimed: Vec<String> = tx
-                .prepare(CLAIMS_SQL)?
+                .prepare_cached(CLAIMS_SQL)?
                 .query_map([status::PROCESSING], |row| row.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
             let mut cleanup = ClaimCleanup::default();
@@ -91,12 +91,14 @@ impl RunnerStore {
             for id in claimed {
                 let has_output =
                     exists(tx, HAS_OUTPUT_SQL, &id)? || exists(tx, BATCH_HAS_OUTPUT_SQL, &id)?;
-                tx.execute("DELETE FROM claim_batches WHERE message_id = ?1", [&id])?;
+                tx.prepare_cached("DELETE FROM claim_batches WHERE message_id = ?1")?
+                    .execute([&id])?;
                 if has_output {
                     upsert_ack(tx, &id, status::COMPLETED, &changed)?;
                     cleanup.completed += 1;
                 } else {
-                    tx.execute("DELETE FROM processing_ack WHERE message_id = ?1", [&id])?;
+                    tx.prepare_cached("DELETE FROM processing_ack WHERE message_id = ?1")?
+                        .execute([&id])?;
                     cleanup.released += 1;
                     released.push(id);
                 }
@@ -177,13 +179,11 @@ impl RunnerStore {
             for (id, ack_status) in acks {
                 upsert_ack(tx, id, ack_status, &changed)?;
                 match (*ack_status == status::PROCESSING, batch_id) {
-                    (true, Some(batch_id)) => tx.execute(
-                        "INSERT OR REPLACE INTO claim_batches (message_id, batch_id) VALUES (?1, ?2)",
-                        params![id, batch_id],
+                    (true, Some(batch_id)) => tx.prepare_cached("INSERT OR REPLACE INTO claim_batches (message_id, batch_id) VALUES (?1, ?2)")?.execute(params![id, batch_id],
                     )?,
                     (true, None) => 0,
                     (false, _) => {
-                        tx.execute("DELETE FROM claim_batches WHERE message_id = ?1", [id])?
+                        tx.prepare_cached("DELETE FROM claim_batches WHERE message_id = ?1")?.execute([id])?
                     }
                 };
             }
@@ -206,12 +206,9 @@ impl RunnerStore {
         }
         let inbound = self.inbound_or_error(env)?;
         let found = inbound.read(|tx| {
-            tx.query_row(
-                "SELECT id FROM messages_in WHERE seq = ?1",
-                [message_seq],
-                |row| row.get(0),
-            )
-            .optional()
+            tx.prepare_cached("SELECT id FROM messages_in WHERE seq = ?1")?
+                .query_row([message_seq], |row| row.get(0))
+                .optional()
         });
         found.inspect_err(|_| self.inbound = None)
     }
@@ -224,7 +221,7 @@ impl RunnerStore {
             InboundRow::COLUMNS
         );
         let read = inbound.read(|tx| {
-            let mut stmt = tx.prepare(&sql)?;
+            let mut stmt = tx.prepare_cached(&sql)?;
             let mut tasks = Vec::new();
             for task_status in statuses {
                 let rows = stmt.query_map([task_status], lenient_inbound_row)?;
@@ -288,7 +285,11 @@ impl RunnerStore {
 }
 
 fn exists(tx: &rusqlite::Connection, sql: &str, id: &str) -> rusqlite::Result<bool> {
-    Ok(tx.query_row(sql, [id], |_| Ok(())).optional()?.is_some())
+    Ok(tx
+        .prepare_cached(sql)?
+        .query_row([id], |_| Ok(()))
+        .optional()?
+        .is_some())
 }
 
 fn has_ack(outbound: &rusqlite::Connection, id: &str) -> rusqlite::Result<bool> {
