@@ -277,7 +277,7 @@ impl RunnerStore {
         let Some(inbound) = self.inbound(env) else {
             return;
         };
-        match inbound.read(|tx| seq::max_inbound_seq(tx)) {
+        match inbound.read(seq::max_inbound_seq) {
             Ok(max_seq) => self.max_inbound_seq = self.max_inbound_seq.max(max_seq),
             Err(error) => self.inbound_failed(error),
         }
