@@ -362,19 +362,31 @@ fn future_work_in_any_text_form_waits_for_its_instant() {
     assert!(parse_instant("2026-03-01 08:00:30").is_some());
 }
 
+/// A `system` row left pending with no container up — an action's result after its turn
+/// ended, an answer to a question whose turn died — is consumed only by a new container, so it
+/// wakes one (§9.1: every inbound row ends completed or failed). While one runs, it is the
+/// running turn's business and wakes nothing.
 #[test]
-fn pending_system_rows_alone_wake_nothing() {
-    let mut s = setup();
-    s.agent.ack(&s.message_id, "completed");
-    s.sweep();
-    s.world.runtime.exit(&s.session.id);
-    let mut row = task_row("sys-1", START, None);
-    row.kind = "system".into();
-    row.process_after = None;
-    row.content =
-        serde_json::json!({"action": "schedule_task", "status": "ok", "result": {}}).to_string();
-    insert_inbound(&s.world.env, &s.session.paths, &row);
-    assert!(!s.sweep().woke);
+fn a_pending_system_row_wakes_a_container_only_when_none_runs() {
+    for content in [
+        serde_json::json!({"action": "schedule_task", "status": "ok", "result": {}}),
+        serde_json::json!({"questionId": "q-gone", "selectedOption": "yes"}),
+    ] {
+        let mut s = setup();
+        s.agent.ack(&s.message_id, "completed");
+        s.sweep();
+        let mut row = task_row("sys-1", START, None);
+        row.kind = "system".into();
+        row.process_after = None;
+        row.content = content.to_string();
+        insert_inbound(&s.world.env, &s.session.paths, &row);
+        assert!(
+            !s.sweep().woke,
+            "{content}: a running container is not woken"
+        );
+        s.world.runtime.exit(&s.session.id);
+        assert!(s.sweep().woke, "{content}: nothing else would consume it");
+    }
 }
 
 #[test]

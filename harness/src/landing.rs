@@ -10,12 +10,15 @@
 //!   a turn when its last poll asked for the active interval, between idle polls otherwise, or
 //!   the container start when it was still coming up; the killed container is found the way the
 //!   world picks it (the `pick`-th running one, in session order);
+//! - a power cut in the middle of a disk operation hits the step whose operation it interrupted
+//!   (the last step recorded at the instant it fired);
 //! - an I/O error (fsync error, disk full, SQLITE_BUSY) is armed and fires at the next
 //!   operation that meets it; it is attributed to the first step of its side after it was armed
 //!   (the world does not record the step an armed storage fault fired in, so this is the
 //!   nearest evidence, not proof).
 
 use crate::properties::RunningContainers;
+use clawsim_sim::inject::POWER_CUT_FIRED;
 use clawsim_sim::ledger::FaultRecord;
 use clawsim_sim::trace::TraceEvent;
 use clawsim_sim::world::RunOutcome;
@@ -65,6 +68,11 @@ pub fn fault_landings(outcome: &RunOutcome) -> Vec<Landing> {
                     landings.push(landed("crash", container_step(&events[..before], &session)));
                 }
             }
+            "power-cut" => {
+                if let Some(step) = power_cut_step(&events[before..]) {
+                    landings.push(landed("crash", step));
+                }
+            }
             "fsync-error" | "disk-full" | "sqlite-busy" => {
                 let side = side_of(fault);
                 let step = events[before..]
@@ -77,6 +85,22 @@ pub fn fault_landings(outcome: &RunOutcome) -> Vec<Landing> {
         }
     }
     landings
+}
+
+/// The step an armed power cut fell in: the world records the cut right after the step whose
+/// disk operation it interrupted, so that step's last line, at the same instant, names it.
+/// `None` when the cut never fired (the quiet period disarmed it).
+fn power_cut_step(events: &[TraceEvent]) -> Option<String> {
+    let fired = events
+        .iter()
+        .position(|e| e.actor == "faults" && e.what == POWER_CUT_FIRED)?;
+    let at_ms = events[fired].at_ms;
+    let interrupted = events[..fired]
+        .iter()
+        .rev()
+        .take_while(|e| e.at_ms == at_ms)
+        .find(|e| actor_side(&e.actor).is_some());
+    Some(interrupted.map_or("host-between-steps".to_string(), step_kind))
 }
 
 /// `delivery-send` when a send was in flight at `at_ms`, else `host-between-steps`.
@@ -191,6 +215,36 @@ mod tests {
     fn send_lines_give_their_latency() {
         assert_eq!(send_latency_ms("send out-1 seq Some(3) (82 ms)"), Some(82));
         assert_eq!(send_latency_ms("sent out-1"), None);
+    }
+
+    fn event(at_ms: i64, actor: &str, what: &str) -> TraceEvent {
+        TraceEvent {
+            step: 0,
+            at_ms,
+            actor: actor.into(),
+            session: None,
+            what: what.into(),
+        }
+    }
+
+    #[test]
+    fn a_power_cut_lands_in_the_step_it_interrupted() {
+        let events = [
+            event(10, "sweep", "SweepReport { .. }"),
+            event(20, "channel", "sent out-1"),
+            event(20, "delivery", "record of out-1 failed: disk I/O error"),
+            event(20, "faults", POWER_CUT_FIRED),
+        ];
+        assert_eq!(power_cut_step(&events).as_deref(), Some("delivery"));
+        assert_eq!(power_cut_step(&events[..3]), None, "never fired");
+        let between = [
+            event(10, "sweep", "x"),
+            event(20, "faults", POWER_CUT_FIRED),
+        ];
+        assert_eq!(
+            power_cut_step(&between).as_deref(),
+            Some("host-between-steps")
+        );
     }
 
     #[test]

@@ -37,8 +37,14 @@ pub enum Fault {
     /// lost or torn.
     MachineCrash { down_ms: i64 },
     /// The machine loses power in the middle of the `after_ops`-th next mutating disk operation
-    /// of either side (inside a commit, between its journal sync and its DB write, ...).
-    PowerCut { after_ops: u32, down_ms: i64 },
+    /// (inside a commit, between its journal sync and its DB write, ...) of `counted_on`'s side,
+    /// or of either side when it is absent.
+    PowerCut {
+        after_ops: u32,
+        down_ms: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        counted_on: Option<FaultSide>,
+    },
     /// The side's next fsync fails; what it was syncing may or may not be durable.
     FsyncError { side: FaultSide },
     /// The side's next `ops` writes that grow a file fail with "disk full".
@@ -160,6 +166,12 @@ impl Fault {
             "power-cut" => Fault::PowerCut {
                 after_ops: 1 + choices.below(200) as u32,
                 down_ms: choices.range_inclusive(1_000, 300_000),
+                // Either side's operations are mostly the agent-runner's polls; counting one
+                // side's alone lands cuts inside the host's steps too.
+                counted_on: match choices.below(3) {
+                    0 => None,
+                    _ => Some(side(choices)),
+                },
             },
             "fsync-error" => Fault::FsyncError {
                 side: side(choices),

@@ -96,8 +96,16 @@ impl World {
                 self.machine_down(down_ms);
                 Effect::Struck
             }
-            Fault::PowerCut { after_ops, down_ms } => {
-                self.fs.inject(FsFault::PowerLossAfter { ops: after_ops });
+            Fault::PowerCut {
+                after_ops,
+                down_ms,
+                counted_on,
+            } => {
+                let side = counted_on.map(Side::from);
+                self.fs.inject(FsFault::PowerLossAfter {
+                    ops: after_ops,
+                    side,
+                });
                 self.armed_power_cut = Some(down_ms);
                 Effect::Armed
             }
@@ -299,7 +307,10 @@ impl World {
         if self.armed_power_cut.take().is_some() {
             // SimFs cannot disarm; a later power cut replaces an armed one, so push it out of
             // reach.
-            self.fs.inject(FsFault::PowerLossAfter { ops: u32::MAX });
+            self.fs.inject(FsFault::PowerLossAfter {
+                ops: u32::MAX,
+                side: None,
+            });
         }
         let hung: Vec<(String, u64)> = self
             .containers

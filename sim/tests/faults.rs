@@ -270,6 +270,7 @@ fn a_power_cut_at_any_disk_operation_leaves_every_db_sound_and_the_message_answe
                 Fault::PowerCut {
                     after_ops,
                     down_ms: 5_000,
+                    counted_on: None,
                 },
             )],
             5 * 60_000,

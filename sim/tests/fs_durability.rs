@@ -212,12 +212,28 @@ fn a_slow_disk_accrues_latency_for_its_side_only() {
 #[test]
 fn a_power_cut_interrupts_the_operation_it_falls_on() {
     let fs = disk(7);
-    fs.inject(FsFault::PowerLossAfter { ops: 2 });
+    fs.inject(FsFault::PowerLossAfter { ops: 2, side: None });
     fs.write_file(HOST, Path::new("/data/a"), b"first").unwrap();
     assert!(fs
         .write_file(HOST, Path::new("/data/b"), b"second")
         .is_err());
     assert!(!fs.exists(HOST, Path::new("/data/b")));
+    assert_eq!(fs.counters()["crash.machine"], 1);
+}
+
+#[test]
+fn a_power_cut_counted_on_one_side_waits_for_that_sides_operations() {
+    let fs = disk(7);
+    fs.inject(FsFault::PowerLossAfter {
+        ops: 1,
+        side: Some(Side::Container),
+    });
+    fs.write_file(HOST, Path::new("/data/a"), b"host").unwrap();
+    fs.write_file(HOST, Path::new("/data/b"), b"host").unwrap();
+    assert_eq!(fs.counters()["crash.machine"], 0);
+    assert!(fs
+        .write_file(Side::Container, Path::new("/data/c"), b"container")
+        .is_err());
     assert_eq!(fs.counters()["crash.machine"], 1);
 }
 

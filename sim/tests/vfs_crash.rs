@@ -121,7 +121,7 @@ fn power_cut_run(seed: u64, ops: u32, synchronous: &str) -> [(i64, Survivors); 2
             conn
         })
         .collect();
-    fs.inject(FsFault::PowerLossAfter { ops });
+    fs.inject(FsFault::PowerLossAfter { ops, side: None });
     let mut committed = [0i64; 2];
     'run: for txn in 1..=TXNS {
         for (i, conn) in conns.iter().enumerate() {
@@ -229,7 +229,10 @@ fn a_power_cut_run_is_the_same_bytes_every_time() {
         let conn = open(&fs, Side::Host, "/s/inbound.db", "FULL").unwrap();
         conn.execute_batch("CREATE TABLE t(txn INTEGER, row INTEGER, pad BLOB);")
             .unwrap();
-        fs.inject(FsFault::PowerLossAfter { ops: 17 });
+        fs.inject(FsFault::PowerLossAfter {
+            ops: 17,
+            side: None,
+        });
         for txn in 1..=TXNS {
             if write_txn(&conn, txn).is_err() {
                 break;

@@ -63,6 +63,7 @@ fn world(seed: u64, cache_pages: Option<i64>) -> (u64, u64) {
         if n == 20 {
             fs.inject(FsFault::PowerLossAfter {
                 ops: 7 + (seed % 13) as u32,
+                side: None,
             });
         }
         for (i, conn) in conns.iter().enumerate() {

@@ -48,10 +48,15 @@ struct Sweep<'a> {
     report: SweepReport,
 }
 
-/// What work a session has, for wake and idle decisions. `system` rows are not counted: they
-/// answer tool calls of a running turn and never need a container of their own.
+/// What work a session has, for wake and idle decisions.
 struct Work {
+    /// A due pending row other than `system`: work that keeps a container busy.
     due_pending: bool,
+    /// A due pending `system` row. It answers a tool call of a running turn and does not keep
+    /// a container from its idle stop; but when no container runs (the turn that asked died,
+    /// or the answer came after its timeout) only a new container can consume it — it acks an
+    /// answer nobody awaits — so it is reason enough to wake one.
+    due_system: bool,
     claimed: bool,
 }
 
@@ -378,19 +383,26 @@ impl Sweep<'_> {
 
     fn work(&mut self) -> Result<Work> {
         let now_ms = self.host.now_ms();
-        let due_pending = self.inbound.read(|tx| {
+        let (due_pending, due_system) = self.inbound.read(|tx| {
             let mut stmt = tx.prepare_cached(
                 "SELECT kind, process_after FROM messages_in WHERE status = 'pending'",
             )?;
             let mut rows = stmt.query([])?;
+            let (mut due_pending, mut due_system) = (false, false);
             while let Some(row) = rows.next()? {
                 let row_kind: String = row.get(0)?;
                 let process_after: Option<String> = row.get(1)?;
-                if row_kind != kind::SYSTEM && is_due(process_after.as_deref(), now_ms) {
-                    return Ok(true);
+                if !is_due(process_after.as_deref(), now_ms) {
+                    continue;
+                }
+                if row_kind == kind::SYSTEM {
+                    due_system = true;
+                } else {
+                    due_pending = true;
+                    break;
                 }
             }
-            Ok(false)
+            Ok((due_pending, due_system))
         })?;
         // Unreadable claims count as claimed: the session is busy, not idle.
         let claimed = match self.outbound.as_mut() {
@@ -408,13 +420,15 @@ impl Sweep<'_> {
         };
         Ok(Work {
             due_pending,
+            due_system,
             claimed,
         })
     }
 
     /// Step 4: due work and no container up: wake one (it may wait for a slot).
     fn wake_if_due(&mut self, work: &Work) {
-        if !work.due_pending || self.host.container_is_up(&self.session.id) {
+        let due = work.due_pending || work.due_system;
+        if !due || self.host.container_is_up(&self.session.id) {
             return;
         }
         self.report.woke = true;

@@ -183,8 +183,10 @@ pub enum FsFault {
     /// The machine loses power just before the `ops`-th next mutating disk operation (write,
     /// truncate, sync, delete, mkdir, ...) of either side, in the middle of whatever SQLite call
     /// or file operation does it; that operation fails. Crashes at every point of a commit.
-    /// A later `PowerLossAfter` replaces an armed one.
-    PowerLossAfter { ops: u32 },
+    /// A later `PowerLossAfter` replaces an armed one. With `side`, only that side's operations
+    /// count, so the cut lands inside that side's work (the host's sweep, say, rather than the
+    /// agent-runner's far more frequent polls).
+    PowerLossAfter { ops: u32, side: Option<Side> },
 }
 
 /// Writes whose fate a crash or a fault left in doubt: checkers must not count their rows as
@@ -452,7 +454,7 @@ impl SimFs {
     pub fn create_dir_all(&self, side: Side, path: &Path) -> io::Result<()> {
         let path = normalize(path);
         let now = self.shared.mtime_now(side);
-        self.with_state(|s| s.create_dir_all(&path, now))
+        self.with_state(|s| s.create_dir_all(side, &path, now))
             .map_err(|e| self.fail(e, side, "create_dir_all", &path))
     }
 

@@ -103,7 +103,9 @@ struct PendingFaults {
     busy: [u32; 2],
     slow_disk: [(i64, u32); 2],
     /// Mutating operations left before the power fails (`Some(1)`: the next one).
-    power_loss_after: Option<u32>,
+    /// An armed power cut: disk operations left until it fires, and the side whose operations
+    /// count (`None`: both).
+    power_loss_after: Option<(u32, Option<Side>)>,
 }
 
 /// Everything one SimFs knows.
@@ -317,8 +319,13 @@ impl FsState {
 
     // ---- plain file operations -------------------------------------------------------------
 
-    pub(crate) fn create_dir_all(&mut self, path: &Path, mtime_ms: i64) -> Result<(), FsError> {
-        self.power_cut()?;
+    pub(crate) fn create_dir_all(
+        &mut self,
+        side: Side,
+        path: &Path,
+        mtime_ms: i64,
+    ) -> Result<(), FsError> {
+        self.power_cut(side)?;
         let mut missing = Vec::new();
         for dir in path.ancestors() {
             match self.entry(dir) {
@@ -334,7 +341,7 @@ impl FsState {
     }
 
     pub(crate) fn remove_dir_all(&mut self, side: Side, path: &Path) -> Result<(), FsError> {
-        self.power_cut()?;
+        self.power_cut(side)?;
         match self.entry(path) {
             None => return Ok(()),
             Some(Entry::File(_)) => return Err(FsError::NotADirectory),
@@ -384,7 +391,7 @@ impl FsState {
         data: &[u8],
         mtime_ms: i64,
     ) -> Result<(), FsError> {
-        self.power_cut()?;
+        self.power_cut(side)?;
         let id = self.file_or_create(path, mtime_ms)?;
         self.check_writer(side, path);
         self.charge_slow_disk(side);
@@ -395,7 +402,7 @@ impl FsState {
     /// fsync of a plain file: its contents and every pending namespace change become durable.
     pub(crate) fn sync_file(&mut self, side: Side, path: &Path) -> Result<(), FsError> {
         let id = self.file_inode(path)?;
-        self.power_cut()?;
+        self.power_cut(side)?;
         self.sync_inode(side, id, Some(path.to_path_buf()))
     }
 
@@ -411,7 +418,7 @@ impl FsState {
     }
 
     pub(crate) fn touch(&mut self, side: Side, path: &Path, mtime_ms: i64) -> Result<(), FsError> {
-        self.power_cut()?;
+        self.power_cut(side)?;
         let id = self.file_or_create(path, mtime_ms)?;
         self.charge_slow_disk(side);
         if let Some(inode) = self.inodes.get_mut(&id) {
@@ -763,7 +770,7 @@ impl FsState {
         mtime_ms: i64,
     ) -> Result<(), FsError> {
         let (side, inode) = self.live_writable(handle)?;
-        self.power_cut()?;
+        self.power_cut(side)?;
         self.charge_slow_disk(side);
         self.write_inode(side, inode, offset, data, mtime_ms)
     }
@@ -775,13 +782,13 @@ impl FsState {
         mtime_ms: i64,
     ) -> Result<(), FsError> {
         let (side, inode) = self.live_writable(handle)?;
-        self.power_cut()?;
+        self.power_cut(side)?;
         self.truncate_inode(side, inode, len, mtime_ms)
     }
 
     pub(crate) fn sync(&mut self, handle: HandleId) -> Result<(), FsError> {
         let (side, inode) = self.live(handle)?;
-        self.power_cut()?;
+        self.power_cut(side)?;
         let path = self.handles[&handle].path.clone();
         self.sync_inode(side, inode, path)
     }
@@ -840,7 +847,7 @@ impl FsState {
             _ => return Err(FsError::ProcessDead),
         };
         self.file_inode(path)?;
-        self.power_cut()?;
+        self.power_cut(side)?;
         self.change_namespace(NsOp::Remove(path.to_path_buf(), side));
         if dir_sync {
             self.commit_namespace();
@@ -1037,19 +1044,22 @@ impl FsState {
                 self.faults.slow_disk[side.index()] = (latency_ms, ops);
                 self.counters.slow_disk_injected += 1;
             }
-            FsFault::PowerLossAfter { ops } => {
-                self.faults.power_loss_after = Some(ops.max(1));
+            FsFault::PowerLossAfter { ops, side } => {
+                self.faults.power_loss_after = Some((ops.max(1), side));
                 self.counters.power_loss_injected += 1;
             }
         }
     }
 
-    /// Counts one mutating operation against an armed power cut; when it is due, the machine
+    /// Counts one mutating operation of `side` against an armed power cut; when it is due, the machine
     /// crashes before the operation happens, and the operation fails.
-    fn power_cut(&mut self) -> Result<(), FsError> {
-        let Some(left) = &mut self.faults.power_loss_after else {
+    fn power_cut(&mut self, side: Side) -> Result<(), FsError> {
+        let Some((left, counted)) = &mut self.faults.power_loss_after else {
             return Ok(());
         };
+        if counted.is_some_and(|counted| counted != side) {
+            return Ok(());
+        }
         *left -= 1;
         if *left > 0 {
             return Ok(());
