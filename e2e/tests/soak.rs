@@ -3,8 +3,9 @@
 //! and containers may run, then every §9 check on the ledger and an exact count of answers:
 //! each message answered once, however often its container died under it.
 //!
-//! The seed is printed first; `CLAWSIM_E2E_SEED=<n>` replays the same plan (the same actions
-//! in the same order; real timing still differs). `CLAWSIM_E2E_SOAK_STEPS` sets the length.
+//! The seed is printed first; `CLAWSIM_E2E_SEED=<n>` runs another plan, or replays one (the
+//! same actions in the same order; real timing still differs). Without it the soak runs one
+//! fixed plan, so CI repeats the same test. `CLAWSIM_E2E_SOAK_STEPS` sets the length.
 //!
 //! Messages are sent only when every row is finished, so each starts its own batch and its
 //! answer quotes its marker (a message pushed into a running query may share a quote). Faults
@@ -18,6 +19,8 @@ use clawsim_e2e::world::{say, World};
 use std::time::Duration;
 
 const STEPS_DEFAULT: u64 = 24;
+/// The plan CI runs every time (real timing still varies); other seeds explore.
+const SEED_DEFAULT: u64 = 1_795_567_723_118;
 const QUIET_TIMEOUT: Duration = Duration::from_secs(60);
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -44,7 +47,7 @@ fn env_u64(name: &str) -> Option<u64> {
 
 #[test]
 fn random_kills_pauses_and_host_restarts_lose_nothing_and_answer_each_message_once() {
-    let seed = env_u64("CLAWSIM_E2E_SEED").unwrap_or_else(|| clawsim_e2e::world::now_ms() as u64);
+    let seed = env_u64("CLAWSIM_E2E_SEED").unwrap_or(SEED_DEFAULT);
     let steps = env_u64("CLAWSIM_E2E_SOAK_STEPS").unwrap_or(STEPS_DEFAULT);
     let Some(mut world) = World::start("soak") else {
         return;
