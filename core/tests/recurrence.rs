@@ -192,16 +192,23 @@ fn a_failed_occurrence_does_not_end_its_series() {
 fn a_finished_row_left_with_its_recurrence_gets_its_next_occurrence() {
     // An older build (or the reference) finished the row without stepping the series.
     let mut s = setup_with(|_| {});
+    // It failed at its last try: the next occurrence starts afresh, not failed, not with tries.
     let mut row = task_row("task-old", "2026-03-01T07:00:00Z", Some("0 7 * * *"));
-    row.status = "completed".into();
+    row.status = "failed".into();
+    row.tries = 5;
     insert_inbound(&s.world.env, &s.session.paths, &row);
     assert_eq!(s.host.sweep_session(&s.session.id).unwrap().recurrences, 1);
     let tasks = s.tasks();
     assert_eq!(tasks[0].recurrence, None);
+    let next = &tasks[1];
     assert_eq!(
-        tasks[1].process_after.as_deref(),
+        next.process_after.as_deref(),
         Some("2026-03-02T07:00:00.000Z")
     );
+    assert_eq!((next.status.as_str(), next.tries), ("pending", 0));
+    let now = clawsim_core::time::format_instant(clawsim_core::Env::now_ms(&*s.world.env));
+    assert_eq!(next.timestamp, now, "written now, not when the old row was");
+    assert_eq!(s.host.sweep_session(&s.session.id).unwrap().recurrences, 0);
 }
 
 #[test]

@@ -417,3 +417,32 @@ fn missing_outbound_db_degrades_the_sweep_of_that_session_only() {
         }
     }
 }
+
+/// `sessions.last_active` follows the session's activity at the sweep after it (the router
+/// does not write it: a commit per message would double the cost of routing one).
+#[test]
+fn the_sweep_records_the_last_activity_of_a_session() {
+    let mut s = setup();
+    let last_active = |s: &Setup| -> String {
+        let central = s.world.config.data_dir.join("central.db");
+        rusqlite::Connection::open(central)
+            .unwrap()
+            .query_row(
+                "SELECT last_active FROM sessions WHERE id = ?1",
+                [&s.session.id],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    s.sweep();
+    let first = last_active(&s);
+    s.advance(MINUTE_MS);
+    s.host.route(&chat("again", None)).unwrap();
+    assert_eq!(last_active(&s), first, "routing alone does not write it");
+    s.sweep();
+    let second = last_active(&s);
+    assert!(
+        parse_instant(&second) > parse_instant(&first),
+        "{first} → {second}"
+    );
+}
