@@ -73,8 +73,8 @@ fn random_kills_pauses_and_host_restarts_lose_nothing_and_answer_each_message_on
                     world.try_inject(&session, OutsideFault::Kill);
                 }
                 40..=59 => {
-                    // Only a claimed turn: a container hung before it claims anything is never
-                    // found (faults::a_container_hung_before_claiming_is_replaced_...).
+                    // Only a claimed turn, so each pause exercises the retry path (a container
+                    // hung before it claims is faults::a_container_hung_before_claiming_...).
                     world.wait_until("the turn claimed or done", QUIET_TIMEOUT, |sessions| {
                         claimed(sessions, &marker) || finished(sessions, &marker)
                     });
