@@ -297,7 +297,7 @@ mod tests {
         let error = Db::open(&env, &missing, Schema::Outbound, Access::ReadOnly).unwrap_err();
         assert!(error.to_string().contains("absent/outbound.db"), "{error}");
         let corrupt = dir.path().join("inbound.db");
-        std::fs::write(&corrupt, vec![0x5a; 8192]).unwrap();
+        env.write_file(&corrupt, &[0x5a; 8192]).unwrap();
         let error = Db::open(&env, &corrupt, Schema::Inbound, Access::ReadWrite).unwrap_err();
         assert!(error.to_string().contains("inbound.db"), "{error}");
     }
