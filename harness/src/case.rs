@@ -99,7 +99,7 @@ impl Case {
 
     /// The world config that runs this case, with its relative instants expanded.
     pub fn to_config(&self, trace_mode: TraceMode) -> Result<WorldConfig, String> {
-        let start_ms = world_start_ms(self.seed);
+        let start_ms = clawsim_sim::world::start_ms(self.seed);
         let mut workload = self.workload.clone();
         for message in &mut workload.messages {
             message.text = expand_instants(&message.text, start_ms)?;
@@ -128,12 +128,6 @@ impl Case {
             + self.workload.chats.len()
             + tape
     }
-}
-
-/// True time at which the world of `seed` starts (the sim draws it from the seed's `epoch`
-/// stream; a test pins this against the world's first trace event).
-pub fn world_start_ms(seed: u64) -> i64 {
-    clawsim_sim::world::start_ms(seed)
 }
 
 /// Replaces each `${start+N<unit>}` (unit `ms`, `s`, `m`, `h`) with the ISO-8601 instant.

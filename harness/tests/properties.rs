@@ -8,7 +8,7 @@
 //! show that this property, and only the ones that depend on the same fact, report it. The
 //! doubles live here, in the test; nothing in core or sim is switched.
 
-use clawsim::case::{world_start_ms, Case};
+use clawsim::case::Case;
 use clawsim::properties::{check, Property};
 use clawsim_core::inspect::{DeliveredRow, SessionSnapshot};
 use clawsim_core::model::{kind, status, InboundRow, OutboundRow};
@@ -17,6 +17,7 @@ use clawsim_sim::faults::{Fault, FaultPlan, FaultSide};
 use clawsim_sim::ledger::{FaultRecord, IntegrityRecord, MaybeDurableRecord};
 use clawsim_sim::trace::{Trace, TraceMode};
 use clawsim_sim::workload::{ChatSpec, UserMessage, Workload};
+use clawsim_sim::world::start_ms;
 use clawsim_sim::world::{run_world, RunOutcome};
 use std::sync::OnceLock;
 
@@ -125,7 +126,7 @@ fn recurring(snapshot: &SessionSnapshot) -> bool {
 #[test]
 fn the_world_starts_where_the_case_expects() {
     let first = &clean().trace.events()[0];
-    assert_eq!(first.at_ms, world_start_ms(SEED), "{first:?}");
+    assert_eq!(first.at_ms, start_ms(SEED), "{first:?}");
 }
 
 #[test]

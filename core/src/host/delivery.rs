@@ -22,7 +22,7 @@ use super::actions::{self, Verdict};
 use super::router::AgentDelivery;
 use super::{DeliveryStep, Host, PendingQuestion};
 use crate::channel::{OutboundDelivery, SendError};
-use crate::db::Db;
+use crate::db::{Db, Schema};
 use crate::env::{Env, Millis, SessionPaths};
 use crate::error::IoResultExt;
 use crate::model::{kind, status, OutboundRow, AGENT_CHANNEL};
@@ -111,8 +111,8 @@ pub(super) fn begin(host: &mut Host, session_id: &str) -> Result<Option<Delivery
     let paths = host
         .config
         .session_paths(&session.agent_group_id, session_id);
-    let inbound = host.check_out_inbound(session_id, &paths)?;
-    let outbound = host.check_out_outbound(session_id, &paths)?;
+    let inbound = host.check_out(session_id, &paths, Schema::Inbound)?;
+    let outbound = host.check_out(session_id, &paths, Schema::Outbound)?;
     let lease = Rc::new(());
     host.memory(session_id).delivery.lease = Rc::downgrade(&lease);
     Ok(Some(DeliveryPass {

@@ -10,6 +10,7 @@
 
 use super::central::SessionRow;
 use super::{Host, InboundEvent, Routed, SessionMode};
+use crate::db::Schema;
 use crate::env::SessionPaths;
 use crate::model::{kind, status, text_of, InboundRow, OutboundRow, Route, AGENT_CHANNEL};
 use crate::{Error, Result};
@@ -231,7 +232,7 @@ impl Host {
         };
         let message_id = message.id;
         let paths = self.paths(session);
-        let mut inbound = self.check_out_inbound(&session.id, &paths)?;
+        let mut inbound = self.check_out(&session.id, &paths, Schema::Inbound)?;
         let seq = inbound.write(|tx| {
             let existing: Option<Option<i64>> = tx
                 .prepare_cached("SELECT seq FROM messages_in WHERE id = ?1")?

@@ -65,28 +65,23 @@ impl Host {
         Ok(())
     }
 
-    /// The session's `inbound.db` for one operation: a kept connection, or a new one.
-    pub(super) fn check_out_inbound(
+    /// The session's `schema` file for one operation: a kept connection, or a new one
+    /// (`inbound.db` read-write, `outbound.db` read-only).
+    pub(super) fn check_out(
         &mut self,
         session_id: &str,
         paths: &SessionPaths,
+        schema: Schema,
     ) -> Result<Db> {
-        match self.connections.check_out(session_id, Schema::Inbound) {
-            Some(db) => Ok(db),
-            None => open_inbound(&*self.env, paths),
+        if let Some(db) = self.connections.check_out(session_id, schema) {
+            return Ok(db);
         }
-    }
-
-    /// The session's `outbound.db` (read-only) for one operation: a kept connection, or a new
-    /// one.
-    pub(super) fn check_out_outbound(
-        &mut self,
-        session_id: &str,
-        paths: &SessionPaths,
-    ) -> Result<Db> {
-        match self.connections.check_out(session_id, Schema::Outbound) {
-            Some(db) => Ok(db),
-            None => open_outbound(&*self.env, paths),
+        match schema {
+            Schema::Inbound => open_inbound(&*self.env, paths),
+            Schema::Outbound => open_outbound(&*self.env, paths),
+            Schema::Central => Err(crate::Error::Invalid(
+                "central.db is not a session file".into(),
+            )),
         }
     }
 

@@ -28,7 +28,7 @@
 use super::central::{container_status, SessionRow};
 use super::recurrence::{finish_occurrence, schedule_next, unrolled_rows};
 use super::{HeartbeatSeen, Host, SweepReport};
-use crate::db::Db;
+use crate::db::{Db, Schema};
 use crate::env::{Millis, SessionPaths};
 use crate::model::{kind, status, InboundRow};
 use crate::runtime::ContainerState;
@@ -63,9 +63,9 @@ struct Work {
 pub(super) fn sweep_session(host: &mut Host, session_id: &str) -> Result<SweepReport> {
     let session = host.central.require_session(session_id)?;
     let paths = host.paths(&session);
-    let inbound = host.check_out_inbound(session_id, &paths)?;
+    let inbound = host.check_out(session_id, &paths, Schema::Inbound)?;
     let outbound = host
-        .check_out_outbound(session_id, &paths)
+        .check_out(session_id, &paths, Schema::Outbound)
         .inspect_err(|error| {
             tracing::warn!(session = %session_id, %error, "outbound.db unreadable");
         })
