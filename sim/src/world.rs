@@ -796,6 +796,25 @@ fn integrity_of_copy(fs: &SimFs, file: &Path) -> Vec<String> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn some_default_scenarios_ask_for_a_recurring_task_due_after_its_message() {
+        let mut asking = 0;
+        for seed in 0..60 {
+            let config = WorldConfig::default_scenario(seed, MountProfile::Bind);
+            let start_ms = start_ms(seed);
+            for message in &config.workload.messages {
+                let Some(after) = message.text.split("\"processAfter\":\"").nth(1) else {
+                    continue;
+                };
+                asking += 1;
+                assert!(message.text.contains("\"recurrence\":\"*/5 * * * *\""));
+                let first_ms = clawsim_core::time::parse_instant(&after[..24]).unwrap();
+                assert_eq!(first_ms, start_ms + message.at_ms + 2 * 60_000);
+            }
+        }
+        assert!((10..=30).contains(&asking), "{asking} of 60 seeds");
+    }
+
     /// A hot journal of a database's first transaction (original size 0, no page records),
     /// as a power cut leaves it, written for a disk of `sector_size`-byte sectors.
     fn first_transaction_journal(sector_size: usize) -> Vec<u8> {
