@@ -68,6 +68,7 @@ pub(crate) mod state;
 pub use locks::LockLevel;
 
 use crate::vfs::VfsReg;
+use path::normalize_path;
 use state::{FsError, FsState, ProcId};
 use std::collections::BTreeMap;
 use std::io;
@@ -76,7 +77,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-pub(crate) use path::normalize;
+pub(crate) use path::{normalize_bytes, NormalPath};
 
 /// Who does an operation: the host process or a container.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -222,7 +223,6 @@ pub type NowHook = Arc<dyn Fn(Side) -> i64 + Send + Sync>;
 /// Sleeps a side for the given microseconds of simulated time.
 pub type SleepHook = Arc<dyn Fn(Side, i64) + Send + Sync>;
 
-#[derive(Clone)]
 struct Hooks {
     now: NowHook,
     sleep: SleepHook,
@@ -254,7 +254,9 @@ pub(crate) struct Shared {
     pub(crate) profile: MountProfile,
     pub(crate) sector_size: usize,
     world_id: u64,
-    hooks: Mutex<Hooks>,
+    /// Behind one `Arc`, so that reading the clock (every SQLite write) copies one pointer out
+    /// of the lock, not two.
+    hooks: Mutex<Arc<Hooks>>,
     vfs: Mutex<BTreeMap<ProcId, Arc<VfsReg>>>,
 }
 
@@ -263,7 +265,7 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn hooks(&self) -> Hooks {
+    fn hooks(&self) -> Arc<Hooks> {
         self.hooks.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
@@ -357,7 +359,7 @@ impl std::fmt::Debug for SimFs {
     }
 }
 
-fn io_error(error: FsError, side: Side, what: &str, path: &Path) -> io::Error {
+fn io_error(error: FsError, side: Side, what: &str, path: &NormalPath) -> io::Error {
     let kind = match error {
         FsError::NotFound => io::ErrorKind::NotFound,
         FsError::NotADirectory => io::ErrorKind::NotADirectory,
@@ -368,10 +370,7 @@ fn io_error(error: FsError, side: Side, what: &str, path: &Path) -> io::Error {
         FsError::Busy => io::ErrorKind::WouldBlock,
         FsError::ProcessDead | FsError::FsyncFailed => io::ErrorKind::Other,
     };
-    io::Error::new(
-        kind,
-        format!("simfs: {side} {what} {}: {error:?}", path.display()),
-    )
+    io::Error::new(kind, format!("simfs: {side} {what} {path}: {error:?}"))
 }
 
 impl SimFs {
@@ -385,7 +384,7 @@ impl SimFs {
                 profile,
                 sector_size,
                 world_id: NEXT_WORLD_ID.fetch_add(1, Ordering::Relaxed),
-                hooks: Mutex::new(Hooks::standalone()),
+                hooks: Mutex::new(Arc::new(Hooks::standalone())),
                 vfs: Mutex::new(BTreeMap::new()),
             }),
         }
@@ -412,7 +411,8 @@ impl SimFs {
     /// SQLite's xSleep, so a busy timeout costs simulated time. Until called, a private clock
     /// starting at 2026-01-01 advances only by sleeping.
     pub fn set_time_hooks(&self, now: NowHook, sleep: SleepHook) {
-        *self.shared.hooks.lock().unwrap_or_else(|e| e.into_inner()) = Hooks { now, sleep };
+        *self.shared.hooks.lock().unwrap_or_else(|e| e.into_inner()) =
+            Arc::new(Hooks { now, sleep });
     }
 
     /// The SQLite VFS of `side`'s main process (registered on first use; a new one after that
@@ -441,7 +441,7 @@ impl SimFs {
     }
 
     /// An operation failed: a power cut or fsync error may have logged doubts to stamp.
-    fn fail(&self, error: FsError, side: Side, what: &str, path: &Path) -> io::Error {
+    fn fail(&self, error: FsError, side: Side, what: &str, path: &NormalPath) -> io::Error {
         self.shared.stamp_maybe_durable();
         io_error(error, side, what, path)
     }
@@ -452,7 +452,7 @@ impl SimFs {
 
     /// Creates a directory and its parents; an existing directory is not an error.
     pub fn create_dir_all(&self, side: Side, path: &Path) -> io::Result<()> {
-        let path = normalize(path);
+        let path = normalize_path(path);
         let now = self.shared.mtime_now(side);
         self.with_state(|s| s.create_dir_all(side, &path, now))
             .map_err(|e| self.fail(e, side, "create_dir_all", &path))
@@ -460,21 +460,21 @@ impl SimFs {
 
     /// Removes a directory and everything in it; a missing directory is not an error.
     pub fn remove_dir_all(&self, side: Side, path: &Path) -> io::Result<()> {
-        let path = normalize(path);
+        let path = normalize_path(path);
         self.with_state(|s| s.remove_dir_all(side, &path))
             .map_err(|e| self.fail(e, side, "remove_dir_all", &path))
     }
 
     /// Names of a directory's entries, sorted.
     pub fn list_dir(&self, side: Side, path: &Path) -> io::Result<Vec<String>> {
-        let path = normalize(path);
+        let path = normalize_path(path);
         self.with_state(|s| s.list_dir(&path))
             .map_err(|e| self.fail(e, side, "list_dir", &path))
     }
 
     /// Reads a whole file as `side` sees it (possibly stale pages under virtiofs).
     pub fn read_file(&self, side: Side, path: &Path) -> io::Result<Vec<u8>> {
-        let path = normalize(path);
+        let path = normalize_path(path);
         let now = self.shared.cache_now(side);
         self.with_state(|s| s.read_file(side, &path, now))
             .map_err(|e| self.fail(e, side, "read_file", &path))
@@ -483,7 +483,7 @@ impl SimFs {
     /// Replaces a file's contents (truncate, then write; not synced: a machine crash may tear it).
     /// The parent directory must exist.
     pub fn write_file(&self, side: Side, path: &Path, data: &[u8]) -> io::Result<()> {
-        let path = normalize(path);
+        let path = normalize_path(path);
         let now = self.shared.mtime_now(side);
         self.with_state(|s| s.write_file(side, &path, data, now))
             .map_err(|e| self.fail(e, side, "write_file", &path))
@@ -492,27 +492,27 @@ impl SimFs {
     /// fsync of a plain file: its contents and every pending namespace change become durable.
     /// (Core's Env has no fsync; for tests and checkers.)
     pub fn sync_file(&self, side: Side, path: &Path) -> io::Result<()> {
-        let path = normalize(path);
+        let path = normalize_path(path);
         self.with_state(|s| s.sync_file(side, &path))
             .map_err(|e| self.fail(e, side, "sync", &path))
     }
 
     /// True when a file or directory exists at `path`.
     pub fn exists(&self, _side: Side, path: &Path) -> bool {
-        let path = normalize(path);
+        let path = normalize_path(path);
         self.with_state(|s| s.exists(&path))
     }
 
     /// The modification time of a file or directory (see [`MountProfile`] for whose clock),
     /// `None` when there is none.
     pub fn mtime_ms(&self, _side: Side, path: &Path) -> io::Result<Option<i64>> {
-        let path = normalize(path);
+        let path = normalize_path(path);
         Ok(self.with_state(|s| s.mtime_ms(&path)))
     }
 
     /// Creates the file if missing and sets its mtime to now.
     pub fn touch(&self, side: Side, path: &Path) -> io::Result<()> {
-        let path = normalize(path);
+        let path = normalize_path(path);
         let now = self.shared.mtime_now(side);
         self.with_state(|s| s.touch(side, &path, now))
             .map_err(|e| self.fail(e, side, "touch", &path))
@@ -581,13 +581,13 @@ impl SimFs {
 
     /// The durable contents of the file the durable namespace has at `path`.
     pub fn durable_image(&self, path: &Path) -> Option<Vec<u8>> {
-        let path = normalize(path);
+        let path = normalize_path(path);
         self.with_state(|s| s.durable_image(&path))
     }
 
     /// What `side` would read from `path` now (stale pages included), without reading it.
     pub fn visible_image(&self, side: Side, path: &Path) -> Option<Vec<u8>> {
-        let path = normalize(path);
+        let path = normalize_path(path);
         let now = self.shared.cache_now(side);
         self.with_state(|s| s.visible_image(side, &path, now))
     }

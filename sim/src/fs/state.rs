@@ -7,12 +7,13 @@
 use super::counters::{Counters, ReadCounters};
 use super::locks::{Busy, LockDomain, LockLevel, LockTable};
 use super::pages::{tear, Page, Pages, TearTally, PAGE_SIZE};
-use super::path::parent;
+use super::path::{NormalPath, NormalPathBuf};
 use super::shm::{ShmMemory, ShmState};
 use super::{DoubtCause, MaybeDurable, MountProfile, Side};
 use crate::rng::SimRng;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::ops::Bound;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 pub(crate) type InodeId = u64;
@@ -42,9 +43,9 @@ enum Entry {
 
 /// A namespace change not yet known to be durable.
 enum NsOp {
-    Set(PathBuf, Entry),
+    Set(NormalPathBuf, Entry),
     /// A removal, and the side that did it.
-    Remove(PathBuf, Side),
+    Remove(NormalPathBuf, Side),
 }
 
 /// What one side's page cache holds of a file under virtiofs: pages fetched during the current
@@ -83,7 +84,7 @@ struct Handle {
     proc: ProcId,
     side: Side,
     inode: InodeId,
-    path: Option<PathBuf>,
+    path: Option<NormalPathBuf>,
     writable: bool,
     domain: LockDomain,
     shm: Option<Arc<ShmMemory>>,
@@ -115,8 +116,8 @@ pub(crate) struct FsState {
     pub(crate) stale_ms_max: i64,
     rng: SimRng,
     prng: SimRng,
-    visible: BTreeMap<PathBuf, Entry>,
-    durable: BTreeMap<PathBuf, Entry>,
+    visible: BTreeMap<NormalPathBuf, Entry>,
+    durable: BTreeMap<NormalPathBuf, Entry>,
     pending: Vec<NsOp>,
     inodes: BTreeMap<InodeId, Inode>,
     handles: BTreeMap<HandleId, Handle>,
@@ -146,19 +147,16 @@ fn fnv(mut hash: u64, bytes: &[u8]) -> u64 {
 }
 
 /// The database a journal or WAL belongs to (any other path is its own database).
-fn database_of(file: &Path) -> PathBuf {
-    let text = file.to_string_lossy();
-    let db = text
-        .strip_suffix("-journal")
-        .or_else(|| text.strip_suffix("-wal"))
-        .unwrap_or(&text);
-    PathBuf::from(db)
+fn database_of(file: &str) -> &str {
+    file.strip_suffix("-journal")
+        .or_else(|| file.strip_suffix("-wal"))
+        .unwrap_or(file)
 }
 
 /// Applies one namespace change to `ns`, keeping the inodes' link counts; returns the inode
 /// that lost a link, if any (it may now be free).
 fn apply_op(
-    ns: &mut BTreeMap<PathBuf, Entry>,
+    ns: &mut BTreeMap<NormalPathBuf, Entry>,
     inodes: &mut BTreeMap<InodeId, Inode>,
     op: &NsOp,
     durable: bool,
@@ -221,8 +219,9 @@ impl FsState {
             write_digest: None,
         };
         let root_dir = Entry::Dir { mtime_ms: 0 };
-        state.visible.insert(PathBuf::from("/"), root_dir);
-        state.durable.insert(PathBuf::from("/"), root_dir);
+        let root = NormalPath::ROOT.to_owned();
+        state.visible.insert(root.clone(), root_dir);
+        state.durable.insert(root, root_dir);
         state
     }
 
@@ -241,16 +240,27 @@ impl FsState {
 
     // ---- namespace ------------------------------------------------------------------------
 
-    fn entry(&self, path: &Path) -> Option<Entry> {
+    fn entry(&self, path: &NormalPath) -> Option<Entry> {
         self.visible.get(path).copied()
     }
 
-    fn require_dir(&self, path: &Path) -> Result<(), FsError> {
+    fn require_dir(&self, path: &NormalPath) -> Result<(), FsError> {
         match self.entry(path) {
             Some(Entry::Dir { .. }) => Ok(()),
             Some(Entry::File(_)) => Err(FsError::NotADirectory),
             None => Err(FsError::NotFound),
         }
+    }
+
+    /// `dir` and every visible entry inside it, in path order (a directory's descendants
+    /// directly follow it: see [`super::path`]).
+    fn visible_within<'a>(
+        &'a self,
+        dir: &'a NormalPath,
+    ) -> impl Iterator<Item = (&'a NormalPathBuf, &'a Entry)> + 'a {
+        self.visible
+            .range::<NormalPath, _>((Bound::Included(dir), Bound::Unbounded))
+            .take_while(move |(p, _)| dir.contains(p))
     }
 
     fn change_namespace(&mut self, op: NsOp) {
@@ -296,7 +306,7 @@ impl FsState {
         id
     }
 
-    fn file_inode(&self, path: &Path) -> Result<InodeId, FsError> {
+    fn file_inode(&self, path: &NormalPath) -> Result<InodeId, FsError> {
         match self.entry(path) {
             Some(Entry::File(id)) => Ok(id),
             Some(Entry::Dir { .. }) => Err(FsError::IsADirectory),
@@ -305,12 +315,12 @@ impl FsState {
     }
 
     /// The file at `path`, created empty (in a directory that must exist) when missing.
-    fn file_or_create(&mut self, path: &Path, mtime_ms: i64) -> Result<InodeId, FsError> {
+    fn file_or_create(&mut self, path: &NormalPath, mtime_ms: i64) -> Result<InodeId, FsError> {
         match self.file_inode(path) {
             Err(FsError::NotFound) => {
-                self.require_dir(parent(path))?;
+                self.require_dir(path.parent())?;
                 let id = self.new_inode(mtime_ms);
-                self.change_namespace(NsOp::Set(path.to_path_buf(), Entry::File(id)));
+                self.change_namespace(NsOp::Set(path.to_owned(), Entry::File(id)));
                 Ok(id)
             }
             other => other,
@@ -322,7 +332,7 @@ impl FsState {
     pub(crate) fn create_dir_all(
         &mut self,
         side: Side,
-        path: &Path,
+        path: &NormalPath,
         mtime_ms: i64,
     ) -> Result<(), FsError> {
         self.power_cut(side)?;
@@ -331,7 +341,7 @@ impl FsState {
             match self.entry(dir) {
                 Some(Entry::Dir { .. }) => break,
                 Some(Entry::File(_)) => return Err(FsError::NotADirectory),
-                None => missing.push(dir.to_path_buf()),
+                None => missing.push(dir.to_owned()),
             }
         }
         for dir in missing.into_iter().rev() {
@@ -340,41 +350,35 @@ impl FsState {
         Ok(())
     }
 
-    pub(crate) fn remove_dir_all(&mut self, side: Side, path: &Path) -> Result<(), FsError> {
+    pub(crate) fn remove_dir_all(&mut self, side: Side, path: &NormalPath) -> Result<(), FsError> {
         self.power_cut(side)?;
         match self.entry(path) {
             None => return Ok(()),
             Some(Entry::File(_)) => return Err(FsError::NotADirectory),
             Some(Entry::Dir { .. }) => {}
         }
-        let doomed: Vec<PathBuf> = self
-            .visible
-            .range(path.to_path_buf()..)
-            .take_while(|(p, _)| p.starts_with(path))
-            .map(|(p, _)| p.clone())
-            .collect();
+        let doomed: Vec<NormalPathBuf> =
+            self.visible_within(path).map(|(p, _)| p.clone()).collect();
         for victim in doomed.into_iter().rev() {
             self.change_namespace(NsOp::Remove(victim, side));
         }
         Ok(())
     }
 
-    pub(crate) fn list_dir(&self, path: &Path) -> Result<Vec<String>, FsError> {
+    pub(crate) fn list_dir(&self, path: &NormalPath) -> Result<Vec<String>, FsError> {
         self.require_dir(path)?;
         Ok(self
-            .visible
-            .range(path.to_path_buf()..)
+            .visible_within(path)
             .skip(1)
-            .take_while(|(p, _)| p.starts_with(path))
-            .filter(|(p, _)| p.parent() == Some(path))
-            .filter_map(|(p, _)| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .filter(|(p, _)| p.parent() == path)
+            .filter_map(|(p, _)| p.file_name().map(str::to_string))
             .collect())
     }
 
     pub(crate) fn read_file(
         &mut self,
         side: Side,
-        path: &Path,
+        path: &NormalPath,
         cache_now_ms: Option<i64>,
     ) -> Result<Vec<u8>, FsError> {
         let id = self.file_inode(path)?;
@@ -387,7 +391,7 @@ impl FsState {
     pub(crate) fn write_file(
         &mut self,
         side: Side,
-        path: &Path,
+        path: &NormalPath,
         data: &[u8],
         mtime_ms: i64,
     ) -> Result<(), FsError> {
@@ -400,24 +404,29 @@ impl FsState {
     }
 
     /// fsync of a plain file: its contents and every pending namespace change become durable.
-    pub(crate) fn sync_file(&mut self, side: Side, path: &Path) -> Result<(), FsError> {
+    pub(crate) fn sync_file(&mut self, side: Side, path: &NormalPath) -> Result<(), FsError> {
         let id = self.file_inode(path)?;
         self.power_cut(side)?;
-        self.sync_inode(side, id, Some(path.to_path_buf()))
+        self.sync_inode(side, id, Some(path.to_owned()))
     }
 
-    pub(crate) fn exists(&self, path: &Path) -> bool {
+    pub(crate) fn exists(&self, path: &NormalPath) -> bool {
         self.visible.contains_key(path)
     }
 
-    pub(crate) fn mtime_ms(&self, path: &Path) -> Option<i64> {
+    pub(crate) fn mtime_ms(&self, path: &NormalPath) -> Option<i64> {
         match self.entry(path)? {
             Entry::File(id) => Some(self.inodes[&id].mtime_ms),
             Entry::Dir { mtime_ms } => Some(mtime_ms),
         }
     }
 
-    pub(crate) fn touch(&mut self, side: Side, path: &Path, mtime_ms: i64) -> Result<(), FsError> {
+    pub(crate) fn touch(
+        &mut self,
+        side: Side,
+        path: &NormalPath,
+        mtime_ms: i64,
+    ) -> Result<(), FsError> {
         self.power_cut(side)?;
         let id = self.file_or_create(path, mtime_ms)?;
         self.charge_slow_disk(side);
@@ -569,7 +578,7 @@ impl FsState {
         &mut self,
         side: Side,
         id: InodeId,
-        path: Option<PathBuf>,
+        path: Option<NormalPathBuf>,
     ) -> Result<(), FsError> {
         self.charge_slow_disk(side);
         if self.faults.fsync_errors[side.index()] > 0 {
@@ -585,11 +594,11 @@ impl FsState {
                     &mut tally,
                 );
             }
-            let file = path.unwrap_or_default();
+            let file = path.as_deref().map_or("", NormalPath::as_str);
             self.maybe_durable.push(MaybeDurable {
                 side,
-                path: database_of(&file),
-                file,
+                path: PathBuf::from(database_of(file)),
+                file: PathBuf::from(file),
                 at_ms: None,
                 cause: DoubtCause::FsyncError {
                     nth: self.counters.fsync_error_fired,
@@ -679,7 +688,7 @@ impl FsState {
     pub(crate) fn open(
         &mut self,
         proc: ProcId,
-        path: Option<&Path>,
+        path: Option<&NormalPath>,
         mode: OpenMode,
         mtime_ms: i64,
     ) -> Result<HandleId, FsError> {
@@ -709,7 +718,7 @@ impl FsState {
                 proc,
                 side,
                 inode,
-                path: path.map(Path::to_path_buf),
+                path: path.map(NormalPath::to_owned),
                 writable: mode.writable,
                 domain,
                 shm: None,
@@ -724,21 +733,27 @@ impl FsState {
         Ok(id)
     }
 
-    /// A live handle's side and inode; a dead one is an error.
-    fn live(&self, handle: HandleId) -> Result<(Side, InodeId), FsError> {
+    /// A live handle; a dead one is an error. (One lookup for all the fields a call needs:
+    /// the hot VFS calls come here.)
+    fn live_handle(&self, handle: HandleId) -> Result<&Handle, FsError> {
         match self.handles.get(&handle) {
-            Some(h) if !h.dead => Ok((h.side, h.inode)),
+            Some(h) if !h.dead => Ok(h),
             _ => Err(FsError::ProcessDead),
         }
     }
 
+    /// A live handle's side and inode; a dead one is an error.
+    fn live(&self, handle: HandleId) -> Result<(Side, InodeId), FsError> {
+        self.live_handle(handle).map(|h| (h.side, h.inode))
+    }
+
     /// A live handle opened for writing.
     fn live_writable(&self, handle: HandleId) -> Result<(Side, InodeId), FsError> {
-        let (side, inode) = self.live(handle)?;
-        if !self.handles[&handle].writable {
+        let h = self.live_handle(handle)?;
+        if !h.writable {
             return Err(FsError::ReadOnly);
         }
-        Ok((side, inode))
+        Ok((h.side, h.inode))
     }
 
     pub(crate) fn close(&mut self, handle: HandleId) {
@@ -787,9 +802,9 @@ impl FsState {
     }
 
     pub(crate) fn sync(&mut self, handle: HandleId) -> Result<(), FsError> {
-        let (side, inode) = self.live(handle)?;
+        let h = self.live_handle(handle)?;
+        let (side, inode, path) = (h.side, h.inode, h.path.clone());
         self.power_cut(side)?;
-        let path = self.handles[&handle].path.clone();
         self.sync_inode(side, inode, path)
     }
 
@@ -799,8 +814,12 @@ impl FsState {
     }
 
     pub(crate) fn lock(&mut self, handle: HandleId, want: LockLevel) -> Result<(), FsError> {
-        let (side, inode) = self.live(handle)?;
-        let domain = self.handles[&handle].domain;
+        let &Handle {
+            side,
+            inode,
+            domain,
+            ..
+        } = self.live_handle(handle)?;
         let Some(inode) = self.inodes.get_mut(&inode) else {
             return Err(FsError::NotFound);
         };
@@ -826,8 +845,7 @@ impl FsState {
     }
 
     pub(crate) fn reserved_lock_held(&self, handle: HandleId) -> Result<bool, FsError> {
-        let (_, inode) = self.live(handle)?;
-        let domain = self.handles[&handle].domain;
+        let &Handle { inode, domain, .. } = self.live_handle(handle)?;
         Ok(self
             .inodes
             .get(&inode)
@@ -839,7 +857,7 @@ impl FsState {
     pub(crate) fn delete(
         &mut self,
         proc: ProcId,
-        path: &Path,
+        path: &NormalPath,
         dir_sync: bool,
     ) -> Result<(), FsError> {
         let side = match self.procs.get(&proc) {
@@ -848,7 +866,7 @@ impl FsState {
         };
         self.file_inode(path)?;
         self.power_cut(side)?;
-        self.change_namespace(NsOp::Remove(path.to_path_buf(), side));
+        self.change_namespace(NsOp::Remove(path.to_owned(), side));
         if dir_sync {
             self.commit_namespace();
             self.counters.dir_syncs += 1;
@@ -856,7 +874,7 @@ impl FsState {
         Ok(())
     }
 
-    pub(crate) fn is_file(&self, path: &Path) -> bool {
+    pub(crate) fn is_file(&self, path: &NormalPath) -> bool {
         matches!(self.entry(path), Some(Entry::File(_)))
     }
 
@@ -869,8 +887,7 @@ impl FsState {
         size: usize,
         extend: bool,
     ) -> Result<*mut u8, FsError> {
-        let (_, inode) = self.live(handle)?;
-        let domain = self.handles[&handle].domain;
+        let &Handle { inode, domain, .. } = self.live_handle(handle)?;
         let inode = self.inodes.get_mut(&inode).ok_or(FsError::NotFound)?;
         let memory = inode.shm.entry(domain).or_default().memory.clone();
         let ptr = memory.map(region, size, extend);
@@ -885,8 +902,7 @@ impl FsState {
         lock: bool,
         exclusive: bool,
     ) -> Result<(), FsError> {
-        let (_, inode) = self.live(handle)?;
-        let domain = self.handles[&handle].domain;
+        let &Handle { inode, domain, .. } = self.live_handle(handle)?;
         let inode = self.inodes.get_mut(&inode).ok_or(FsError::NotFound)?;
         let shm = inode.shm.entry(domain).or_default();
         if shm.lock(handle, slots, lock, exclusive) {
@@ -971,11 +987,11 @@ impl FsState {
                 continue;
             };
             let back = matches!(self.durable.get(file), Some(Entry::File(_)));
-            if back && file.to_string_lossy().ends_with("-journal") {
+            if back && file.as_str().ends_with("-journal") {
                 self.maybe_durable.push(MaybeDurable {
                     side: *side,
-                    path: database_of(file),
-                    file: file.clone(),
+                    path: PathBuf::from(database_of(file.as_str())),
+                    file: file.as_path().to_path_buf(),
                     at_ms: None,
                     cause: DoubtCause::CommitNotDurable,
                 });
@@ -1002,19 +1018,15 @@ impl FsState {
 
     /// Records a violation when `side` opens for writing a DB (or its journal) whose writer is
     /// the other side.
-    fn check_writer(&mut self, side: Side, path: &Path) {
-        let db = database_of(path);
-        let db = db.to_string_lossy();
+    fn check_writer(&mut self, side: Side, path: &NormalPath) {
+        let db = database_of(path.as_str());
         let foreign = self
             .writers
             .iter()
             .any(|(suffix, writer)| db.ends_with(suffix.as_str()) && *writer != side);
         if foreign {
-            self.violations.push(format!(
-                "{} opened {} for writing",
-                side.name(),
-                path.display()
-            ));
+            self.violations
+                .push(format!("{} opened {} for writing", side.name(), path));
             self.counters.violations += 1;
         }
     }
@@ -1113,7 +1125,7 @@ impl FsState {
         self.write_digest
     }
 
-    pub(crate) fn durable_image(&self, path: &Path) -> Option<Vec<u8>> {
+    pub(crate) fn durable_image(&self, path: &NormalPath) -> Option<Vec<u8>> {
         match self.durable.get(path)? {
             Entry::File(id) => Some(self.inodes.get(id)?.durable.to_vec()),
             Entry::Dir { .. } => None,
@@ -1125,7 +1137,7 @@ impl FsState {
     pub(crate) fn visible_image(
         &self,
         side: Side,
-        path: &Path,
+        path: &NormalPath,
         cache_now_ms: Option<i64>,
     ) -> Option<Vec<u8>> {
         let Entry::File(id) = self.entry(path)? else {
@@ -1157,11 +1169,68 @@ impl FsState {
     pub(crate) fn content_hash(&self) -> u64 {
         let mut hash = FNV_OFFSET;
         for (path, entry) in &self.visible {
-            hash = fnv(hash, path.to_string_lossy().as_bytes());
+            hash = fnv(hash, path.as_str().as_bytes());
             if let Entry::File(id) = entry {
                 hash = fnv(hash, &self.inodes[id].visible.to_vec());
             }
         }
         hash
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::path::normalize;
+
+    fn path(text: &str) -> NormalPathBuf {
+        normalize(text).into_owned()
+    }
+
+    /// `/a` holds `b` (with `c/g` and `f` inside) and siblings whose names extend `b`, some of
+    /// which sort between `b` and `b/c` in plain byte order.
+    fn look_alike_siblings() -> FsState {
+        let mut state = FsState::new(MountProfile::Bind, 1);
+        for dir in ["/a/b/c", "/a/b-x"] {
+            state.create_dir_all(Side::Host, &path(dir), 0).unwrap();
+        }
+        for file in ["/a/b/c/g", "/a/b/f", "/a/b-x/y", "/a/b.x", "/a/b0", "/a/bc"] {
+            state.touch(Side::Host, &path(file), 0).unwrap();
+        }
+        state
+    }
+
+    #[test]
+    fn a_directory_lists_its_own_children_sorted_by_name() {
+        let state = look_alike_siblings();
+        let list = |dir: &str| state.list_dir(&path(dir)).unwrap();
+        assert_eq!(list("/a"), ["b", "b-x", "b.x", "b0", "bc"]);
+        assert_eq!(list("/a/b"), ["c", "f"]);
+        assert_eq!(list("/a/b/c"), ["g"]);
+        assert_eq!(list("/a/b-x"), ["y"]);
+        assert_eq!(list("/"), ["a"]);
+        assert_eq!(state.list_dir(&path("/a/bc")), Err(FsError::NotADirectory));
+    }
+
+    #[test]
+    fn removing_a_directory_spares_its_look_alike_siblings() {
+        let mut state = look_alike_siblings();
+        let pending_before = state.pending.len();
+        state.remove_dir_all(Side::Host, &path("/a/b")).unwrap();
+        assert_eq!(
+            state.list_dir(&path("/a")).unwrap(),
+            ["b-x", "b.x", "b0", "bc"]
+        );
+        assert!(state.exists(&path("/a/b-x/y")));
+        // Children before their parents, in reverse path order (what a power cut keeps of
+        // them is a prefix of this order).
+        let removed: Vec<&str> = state.pending[pending_before..]
+            .iter()
+            .map(|op| match op {
+                NsOp::Remove(path, _) => path.as_str(),
+                NsOp::Set(path, _) => panic!("set {path:?}"),
+            })
+            .collect();
+        assert_eq!(removed, ["/a/b/f", "/a/b/c/g", "/a/b/c", "/a/b"]);
     }
 }

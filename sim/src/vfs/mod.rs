@@ -11,18 +11,21 @@
 //! SQLite performs every journal sync it would on a plain disk. Shared memory is implemented, so
 //! WAL mode works (with virtiofs' unshared shm under that profile).
 //!
+//! The first registration in the OS process also turns SQLite's memory statistics off, before
+//! SQLite initialises, so that worlds on parallel threads do not share one mutex per malloc.
+//!
 //! **Invariant.** No callback holds the SimFs lock while calling a world hook (clock, sleep).
 
 mod prng;
 
 use crate::fs::state::{FsError, HandleId, OpenMode, ProcId};
-use crate::fs::{normalize, LockLevel, Shared, Side};
+use crate::fs::{normalize_bytes, LockLevel, NormalPath, Shared, Side};
 use rusqlite::ffi;
+use std::borrow::Cow;
 use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_int, c_void};
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 
 pub(crate) use prng::close_window as close_prng_window;
 
@@ -72,8 +75,33 @@ impl Drop for VfsReg {
     }
 }
 
+/// What `sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0)` returned, once per OS process.
+static MEMSTATUS_CONFIG: OnceLock<c_int> = OnceLock::new();
+
+/// Turns off SQLite's memory statistics before SQLite initialises, once per OS process: with
+/// them on, every allocation SQLite makes takes one process-wide mutex, which the worlds running
+/// on parallel threads would contend for. Nothing in the workspace reads them (nor sets a soft
+/// heap limit, which needs them), so no behaviour changes. Registering a VFS initialises SQLite,
+/// so the first registration is early enough unless something else in the process used SQLite
+/// first (a plain connection, in a test): SQLite then answers `SQLITE_MISUSE`, changes nothing,
+/// and the statistics simply stay on. Returns that answer.
+fn disable_memory_statistics() -> c_int {
+    *MEMSTATUS_CONFIG.get_or_init(|| {
+        // SAFETY: MEMSTATUS takes one int. `sqlite3_config` must not run beside other SQLite
+        // calls: other threads registering a VFS wait on this cell, and the sim makes no SQLite
+        // call before registering one. SQLite checks for itself that it is not initialised.
+        let rc = unsafe { ffi::sqlite3_config(ffi::SQLITE_CONFIG_MEMSTATUS, 0 as c_int) };
+        debug_assert!(
+            rc == ffi::SQLITE_OK || rc == ffi::SQLITE_MISUSE,
+            "sqlite3_config(MEMSTATUS) returned {rc}"
+        );
+        rc
+    })
+}
+
 /// Registers a VFS named `name` for process `proc` of `side`.
 pub(crate) fn register(fs: Weak<Shared>, proc: ProcId, side: Side, name: String) -> Arc<VfsReg> {
+    disable_memory_statistics();
     let name = CString::new(name).expect("VFS names have no NUL");
     let raw = Box::into_raw(Box::new(ffi::sqlite3_vfs {
         iVersion: 2,
@@ -166,12 +194,13 @@ unsafe fn open_file<'a>(
     (file, reg, reg.fs.upgrade())
 }
 
-unsafe fn path_of(name: *const c_char) -> Option<PathBuf> {
+/// The normal form of a file name SQLite passed in, borrowed from it when it already is one
+/// (SQLite hands back the full pathname `x_full_pathname` made, so nearly always).
+unsafe fn path_of<'a>(name: *const c_char) -> Option<Cow<'a, NormalPath>> {
     if name.is_null() {
         return None;
     }
-    let text = CStr::from_ptr(name).to_string_lossy();
-    Some(normalize(Path::new(text.as_ref())))
+    Some(normalize_bytes(CStr::from_ptr(name).to_bytes()))
 }
 
 fn code(error: FsError, io_code: c_int) -> c_int {
@@ -298,8 +327,7 @@ unsafe extern "C" fn x_full_pathname(
     let Some(path) = path_of(name) else {
         return ffi::SQLITE_CANTOPEN;
     };
-    let text = path.to_string_lossy();
-    let bytes = text.as_bytes();
+    let bytes = path.as_str().as_bytes();
     if bytes.len() + 1 > n_out as usize {
         return ffi::SQLITE_CANTOPEN;
     }
@@ -604,21 +632,26 @@ unsafe extern "C" fn x_shm_unmap(file: *mut ffi::sqlite3_file, delete: c_int) ->
 #[cfg(test)]
 mod tests {
     use crate::fs::{MountProfile, Side, SimFs};
-    use rusqlite::{Connection, OpenFlags};
+    use rusqlite::{ffi, Connection, OpenFlags};
     use std::path::Path;
+
+    /// A read-write connection to `path` (under `/s`) on the host side of `fs`.
+    fn open_on(fs: &SimFs, path: &str) -> Connection {
+        fs.create_dir_all(Side::Host, Path::new("/s")).unwrap();
+        Connection::open_with_flags_and_vfs(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+            fs.vfs_name(Side::Host).as_str(),
+        )
+        .unwrap()
+    }
 
     /// Every statement, including a transaction that spills its cache (a second journal header,
     /// a second draw) and one that fails, returns with no PRNG window held.
     #[test]
     fn no_prng_window_outlives_a_statement() {
         let fs = SimFs::new(MountProfile::PowerLoss, 3);
-        fs.create_dir_all(Side::Host, Path::new("/s")).unwrap();
-        let conn = Connection::open_with_flags_and_vfs(
-            "/s/a.db",
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
-            fs.vfs_name(Side::Host).as_str(),
-        )
-        .unwrap();
+        let conn = open_on(&fs, "/s/a.db");
         let statements = [
             "PRAGMA journal_mode=DELETE",
             "PRAGMA synchronous=FULL",
@@ -641,6 +674,30 @@ mod tests {
         fs.inject(crate::FsFault::FsyncError { side: Side::Host });
         assert!(conn.execute_batch("UPDATE t SET x = 2").is_err());
         assert!(!super::prng::window_held(), "after a failed commit");
+    }
+
+    /// SQLite's memory statistics are off when the configuration call came early enough (it
+    /// does in the `clawsim` binary, whose first SQLite call registers a VFS), and untouched
+    /// otherwise.
+    #[test]
+    fn memory_statistics_are_off_when_configured_in_time() {
+        let fs = SimFs::new(MountProfile::Bind, 5);
+        let conn = open_on(&fs, "/s/m.db");
+        conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (randomblob(5000))")
+            .unwrap();
+        let (mut used, mut highwater) = (0i64, 0i64);
+        // SAFETY: two valid out-pointers; MEMORY_USED is a process-wide counter.
+        let rc = unsafe {
+            ffi::sqlite3_status64(ffi::SQLITE_STATUS_MEMORY_USED, &mut used, &mut highwater, 0)
+        };
+        assert_eq!(rc, ffi::SQLITE_OK);
+        match super::disable_memory_statistics() {
+            ffi::SQLITE_OK => assert_eq!((used, highwater), (0, 0)),
+            rc => {
+                assert_eq!(rc, ffi::SQLITE_MISUSE);
+                assert!(used > 0, "statistics still on");
+            }
+        }
     }
 
     /// Each transaction creates and deletes a journal; none of them may pile up in memory.
