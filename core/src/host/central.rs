@@ -4,6 +4,12 @@
 //!
 //! Only the host opens this file. Every write is one short transaction; nothing here reads the
 //! clock: callers pass "now" as stored text.
+//!
+//! Because the host is the file's only writer (PROTOCOL §1), a read gives the same answer as
+//! the last identical read until the host itself writes: the lookups that run on every
+//! delivery tick and every routed message (a session by id, the active sessions, a route's
+//! messaging group and wiring, an existing session of a route) are answered from a
+//! [`ReadCache`] that every write empties, whether it succeeds or not.
 
 use super::{PendingQuestion, SessionInfo, SessionMode};
 use crate::config::HostConfig;
@@ -12,6 +18,7 @@ use crate::env::Env;
 use crate::model::Route;
 use crate::{Error, Result};
 use rusqlite::{params, OptionalExtension};
+use std::collections::BTreeMap;
 
 /// `sessions.container_status` values.
 pub mod container_status {
@@ -69,6 +76,34 @@ impl SessionMode {
 /// The connection to the central DB.
 pub(crate) struct Central {
     db: Db,
+    cache: ReadCache,
+}
+
+/// Answers of the hot lookups since the host's last write to the central DB.
+#[derive(Default)]
+struct ReadCache {
+    sessions: BTreeMap<String, Option<SessionRow>>,
+    active_sessions: Option<Vec<SessionRow>>,
+    /// `(channel type, platform id)` → messaging group.
+    routes: BTreeMap<(String, String), Option<String>>,
+    /// Messaging group → its top wiring.
+    wiring: BTreeMap<String, Option<(String, SessionMode)>>,
+    /// `[agent group, messaging group, thread key]` → the session found there.
+    route_sessions: BTreeMap<[String; 3], SessionRow>,
+}
+
+/// The cached answer under `key`, or `read`'s answer, kept when it succeeds.
+fn cached<K: Ord, V: Clone>(
+    map: &mut BTreeMap<K, V>,
+    key: K,
+    read: impl FnOnce() -> Result<V>,
+) -> Result<V> {
+    if let Some(value) = map.get(&key) {
+        return Ok(value.clone());
+    }
+    let value = read()?;
+    map.insert(key, value.clone());
+    Ok(value)
 }
 
 impl Central {
@@ -79,11 +114,24 @@ impl Central {
             Schema::Central,
             Access::ReadWrite,
         )?;
-        Ok(Central { db })
+        Ok(Central {
+            db,
+            cache: ReadCache::default(),
+        })
+    }
+
+    /// A write transaction; it empties the read cache first, so even a write that fails
+    /// half-way (and may or may not have reached the file) is read back from the file.
+    fn write<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        self.cache = ReadCache::default();
+        self.db.write(f)
     }
 
     pub fn add_agent_group(&mut self, id: &str, name: &str, now: &str) -> Result<()> {
-        self.db.write(|tx| {
+        self.write(|tx| {
             tx.prepare_cached(
                 "INSERT INTO agent_groups (id, name, created_at) VALUES (?1, ?2, ?3)
                  ON CONFLICT(id) DO UPDATE SET name = excluded.name",
@@ -109,7 +157,7 @@ impl Central {
         platform_id: &str,
         now: &str,
     ) -> Result<()> {
-        self.db.write(|tx| {
+        self.write(|tx| {
             tx.prepare_cached(
                 "INSERT INTO messaging_groups (id, channel_type, platform_id, created_at)
                  VALUES (?1, ?2, ?3, ?4)
@@ -129,7 +177,7 @@ impl Central {
         platform_id: &str,
         now: &str,
     ) -> Result<String> {
-        self.db.write(|tx| {
+        self.write(|tx| {
             tx.prepare_cached(
                 "INSERT OR IGNORE INTO messaging_groups (id, channel_type, platform_id, created_at)
                  VALUES (?1, ?2, ?3, ?4)",
@@ -147,12 +195,16 @@ impl Central {
         channel_type: &str,
         platform_id: &str,
     ) -> Result<Option<String>> {
-        self.db.read(|tx| {
-            tx.prepare_cached(
-                "SELECT id FROM messaging_groups WHERE channel_type = ?1 AND platform_id = ?2",
-            )?
-            .query_row([channel_type, platform_id], |r| r.get(0))
-            .optional()
+        let Central { db, cache } = self;
+        let key = (channel_type.to_string(), platform_id.to_string());
+        cached(&mut cache.routes, key, || {
+            db.read(|tx| {
+                tx.prepare_cached(
+                    "SELECT id FROM messaging_groups WHERE channel_type = ?1 AND platform_id = ?2",
+                )?
+                .query_row([channel_type, platform_id], |r| r.get(0))
+                .optional()
+            })
         })
     }
 
@@ -166,7 +218,7 @@ impl Central {
     ) -> Result<()> {
         self.require("messaging_groups", messaging_group_id, "messaging group")?;
         self.require("agent_groups", agent_group_id, "agent group")?;
-        self.db.write(|tx| {
+        self.write(|tx| {
             tx.prepare_cached(
                 "INSERT INTO messaging_group_agents
                     (messaging_group_id, agent_group_id, priority, session_mode)
@@ -190,23 +242,26 @@ impl Central {
         &mut self,
         messaging_group_id: &str,
     ) -> Result<Option<(String, SessionMode)>> {
-        self.db.read(|tx| {
-            tx.prepare_cached(
-                "SELECT agent_group_id, session_mode FROM messaging_group_agents
-                 WHERE messaging_group_id = ?1
-                 ORDER BY priority DESC, agent_group_id ASC LIMIT 1",
-            )?
-            .query_row([messaging_group_id], |r| {
-                Ok((r.get(0)?, SessionMode::parse(&r.get::<_, String>(1)?)))
+        let Central { db, cache } = self;
+        cached(&mut cache.wiring, messaging_group_id.to_string(), || {
+            db.read(|tx| {
+                tx.prepare_cached(
+                    "SELECT agent_group_id, session_mode FROM messaging_group_agents
+                     WHERE messaging_group_id = ?1
+                     ORDER BY priority DESC, agent_group_id ASC LIMIT 1",
+                )?
+                .query_row([messaging_group_id], |r| {
+                    Ok((r.get(0)?, SessionMode::parse(&r.get::<_, String>(1)?)))
+                })
+                .optional()
             })
-            .optional()
         })
     }
 
     pub fn allow_agent_route(&mut self, from: &str, to: &str) -> Result<()> {
         self.require("agent_groups", from, "agent group")?;
         self.require("agent_groups", to, "agent group")?;
-        self.db.write(|tx| {
+        self.write(|tx| {
             tx.prepare_cached(
                 "INSERT OR IGNORE INTO agent_routes (from_agent_group_id, to_agent_group_id)
                  VALUES (?1, ?2)",
@@ -243,6 +298,10 @@ impl Central {
             SessionRow::COLUMNS
         );
         let key = [agent_group_id, messaging_group_id, thread_key];
+        let cache_key = key.map(str::to_string);
+        if let Some(session) = self.cache.route_sessions.get(&cache_key) {
+            return Ok(session.clone());
+        }
         // Most routes find their session: read first, so they cost the central DB no write.
         let found = self.db.read(|tx| {
             tx.prepare_cached(&sql)?
@@ -250,9 +309,10 @@ impl Central {
                 .optional()
         })?;
         if let Some(session) = found {
+            self.cache.route_sessions.insert(cache_key, session.clone());
             return Ok(session);
         }
-        self.db.write(|tx| {
+        self.write(|tx| {
             tx.prepare_cached(
                 "INSERT OR IGNORE INTO sessions
                     (id, agent_group_id, messaging_group_id, thread_key, last_active, created_at)
@@ -271,11 +331,14 @@ impl Central {
     }
 
     pub fn session(&mut self, id: &str) -> Result<Option<SessionRow>> {
-        let sql = format!("SELECT {} FROM sessions WHERE id = ?1", SessionRow::COLUMNS);
-        self.db.read(|tx| {
-            tx.prepare_cached(&sql)?
-                .query_row([id], SessionRow::from_row)
-                .optional()
+        let Central { db, cache } = self;
+        cached(&mut cache.sessions, id.to_string(), || {
+            let sql = format!("SELECT {} FROM sessions WHERE id = ?1", SessionRow::COLUMNS);
+            db.read(|tx| {
+                tx.prepare_cached(&sql)?
+                    .query_row([id], SessionRow::from_row)
+                    .optional()
+            })
         })
     }
 
@@ -287,19 +350,24 @@ impl Central {
 
     /// Active sessions, sorted by id.
     pub fn active_sessions(&mut self) -> Result<Vec<SessionRow>> {
+        if let Some(sessions) = &self.cache.active_sessions {
+            return Ok(sessions.clone());
+        }
         let sql = format!(
             "SELECT {} FROM sessions WHERE status = 'active' ORDER BY id",
             SessionRow::COLUMNS
         );
-        self.db.read(|tx| {
+        let sessions: Vec<SessionRow> = self.db.read(|tx| {
             let mut stmt = tx.prepare_cached(&sql)?;
             let rows = stmt.query_map([], SessionRow::from_row)?;
             rows.collect()
-        })
+        })?;
+        self.cache.active_sessions = Some(sessions.clone());
+        Ok(sessions)
     }
 
     pub fn set_container_status(&mut self, session_id: &str, status: &str) -> Result<()> {
-        self.db.write(|tx| {
+        self.write(|tx| {
             tx.prepare_cached(
                 "UPDATE sessions SET container_status = ?2
                  WHERE id = ?1 AND container_status <> ?2",
@@ -310,7 +378,7 @@ impl Central {
     }
 
     pub fn touch_session(&mut self, session_id: &str, now: &str) -> Result<()> {
-        self.db.write(|tx| {
+        self.write(|tx| {
             tx.prepare_cached("UPDATE sessions SET last_active = ?2 WHERE id = ?1")?
                 .execute([session_id, now])
                 .map(drop)
@@ -319,7 +387,7 @@ impl Central {
 
     /// Records a question; recording it twice is harmless (PROTOCOL §7).
     pub fn record_question(&mut self, question: &PendingQuestion) -> Result<()> {
-        self.db.write(|tx| {
+        self.write(|tx| {
             tx.prepare_cached(
                 "INSERT OR IGNORE INTO pending_questions (question_id, session_id, message_out_id,
                     platform_id, channel_type, thread_id, created_at)
@@ -364,7 +432,7 @@ impl Central {
     }
 
     pub fn remove_question(&mut self, question_id: &str) -> Result<()> {
-        self.db.write(|tx| {
+        self.write(|tx| {
             tx.prepare_cached("DELETE FROM pending_questions WHERE question_id = ?1")?
                 .execute([question_id])
                 .map(drop)
@@ -399,5 +467,83 @@ impl PendingQuestion {
             },
             created_at: row.get(6)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The read cache answers like the file: every write is seen by the next read.
+    use super::*;
+    use crate::live::ManualEnv;
+
+    fn central(dir: &std::path::Path) -> Central {
+        let env = ManualEnv::new(0, 1);
+        Central::open(&env, &HostConfig::new(dir)).unwrap()
+    }
+
+    fn wired(central: &mut Central) -> SessionRow {
+        central.add_agent_group("ag1", "agent", "t0").unwrap();
+        central
+            .add_messaging_group("mg1", "chat", "p1", "t0")
+            .unwrap();
+        central.wire("mg1", "ag1", 0, SessionMode::Shared).unwrap();
+        central
+            .ensure_session("s1", "ag1", "mg1", "", "t0")
+            .unwrap()
+    }
+
+    #[test]
+    fn a_write_is_seen_by_every_cached_lookup_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut central = central(dir.path());
+        assert_eq!(
+            central.messaging_group_by_route("chat", "p1").unwrap(),
+            None
+        );
+        assert_eq!(central.top_wiring("mg1").unwrap(), None);
+        assert!(central.active_sessions().unwrap().is_empty());
+        let session = wired(&mut central);
+        assert_eq!(
+            central.messaging_group_by_route("chat", "p1").unwrap(),
+            Some("mg1".into())
+        );
+        assert_eq!(
+            central.top_wiring("mg1").unwrap(),
+            Some(("ag1".into(), SessionMode::Shared))
+        );
+        assert_eq!(central.active_sessions().unwrap(), vec![session.clone()]);
+        assert_eq!(central.session("s1").unwrap(), Some(session));
+        central
+            .set_container_status("s1", container_status::RUNNING)
+            .unwrap();
+        let running = central.require_session("s1").unwrap();
+        assert_eq!(running.container_status, container_status::RUNNING);
+        assert_eq!(central.active_sessions().unwrap(), vec![running.clone()]);
+        let again = central
+            .ensure_session("s2", "ag1", "mg1", "", "t1")
+            .unwrap();
+        assert_eq!(again, running, "an existing session is found, not created");
+    }
+
+    #[test]
+    fn cached_answers_are_those_of_a_fresh_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut central = central(dir.path());
+        wired(&mut central);
+        central
+            .set_container_status("s1", container_status::IDLE)
+            .unwrap();
+        let cached = (
+            central.active_sessions().unwrap(),
+            central.session("s1").unwrap(),
+            central.top_wiring("mg1").unwrap(),
+        );
+        let mut fresh = super::tests::central(dir.path());
+        let from_file = (
+            fresh.active_sessions().unwrap(),
+            fresh.session("s1").unwrap(),
+            fresh.top_wiring("mg1").unwrap(),
+        );
+        assert_eq!(cached, from_file);
     }
 }

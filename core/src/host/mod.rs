@@ -243,6 +243,17 @@ impl Host {
         Ok(rows.iter().map(|row| row.info(&self.config)).collect())
     }
 
+    /// The sessions a delivery tick visits, sorted by id: every active session, or with
+    /// `running_only` those whose container runs (the fast pass).
+    pub fn sessions_to_deliver(&mut self, running_only: bool) -> Result<Vec<String>> {
+        let rows = self.central.active_sessions()?;
+        Ok(rows
+            .into_iter()
+            .map(|row| row.id)
+            .filter(|id| !running_only || self.runtime.state(id) == ContainerState::Running)
+            .collect())
+    }
+
     /// One session, or an error naming an unknown one.
     pub fn session(&mut self, session_id: &str) -> Result<SessionInfo> {
         let row = self.central.require_session(session_id)?;

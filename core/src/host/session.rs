@@ -12,17 +12,27 @@ use crate::env::{Env, SessionPaths};
 use crate::error::IoResultExt;
 use crate::Result;
 
+/// What [`ensure_folder`] found and made.
+struct Ensured {
+    /// Some part of the folder was missing.
+    repaired: bool,
+    /// The `inbound.db` connection opened to (re)apply its schema, kept for the operation that
+    /// follows (a new session's first message) instead of opening the file twice.
+    inbound: Option<Db>,
+}
+
 /// Creates whatever part of the session folder is missing; a no-op for a complete folder.
-/// Returns whether anything was missing.
-fn ensure_folder(env: &dyn Env, paths: &SessionPaths) -> Result<bool> {
+fn ensure_folder(env: &dyn Env, paths: &SessionPaths) -> Result<Ensured> {
     let outbox = paths.outbox();
     env.create_dir_all(&paths.root).at(&paths.root)?;
     let complete = env.exists(&outbox);
     let inbound_missing = !env.exists(&paths.inbound_db());
     let outbound_missing = !env.exists(&paths.outbound_db());
-    if !complete || inbound_missing {
-        drop(open_inbound(env, paths)?);
-    }
+    let inbound = if !complete || inbound_missing {
+        Some(open_inbound(env, paths)?)
+    } else {
+        None
+    };
     if !complete || outbound_missing {
         drop(Db::open(
             env,
@@ -32,7 +42,10 @@ fn ensure_folder(env: &dyn Env, paths: &SessionPaths) -> Result<bool> {
         )?);
     }
     env.create_dir_all(&outbox).at(&outbox)?;
-    Ok(!complete || inbound_missing || outbound_missing)
+    Ok(Ensured {
+        repaired: !complete || inbound_missing || outbound_missing,
+        inbound,
+    })
 }
 
 /// The session's `inbound.db`, read-write (the host is its writer), migrated to this build.
@@ -59,9 +72,11 @@ impl Host {
         session_id: &str,
         paths: &SessionPaths,
     ) -> Result<()> {
-        if ensure_folder(&*self.env, paths)? {
+        let ensured = ensure_folder(&*self.env, paths)?;
+        if ensured.repaired {
             self.connections.close_session(session_id);
         }
+        self.check_in(session_id, ensured.inbound, None);
         Ok(())
     }
 

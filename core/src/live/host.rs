@@ -6,7 +6,7 @@ use crate::channel::{ChannelAdapter, SendError};
 use crate::config::HostConfig;
 use crate::host::{DeliveryStep, Host, InboundEvent};
 use crate::live::env::LiveEnv;
-use crate::runtime::{ContainerRuntime, ContainerState};
+use crate::runtime::ContainerRuntime;
 use crate::Result;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -159,18 +159,11 @@ fn handle_input(host: &mut Host, input: HostInput) {
 }
 
 fn session_ids(host: &mut Host, running_only: bool) -> Vec<String> {
-    let sessions = match host.active_sessions() {
-        Ok(sessions) => sessions,
-        Err(error) => {
+    host.sessions_to_deliver(running_only)
+        .unwrap_or_else(|error| {
             tracing::warn!(%error, "cannot list sessions");
-            return Vec::new();
-        }
-    };
-    sessions
-        .into_iter()
-        .map(|s| s.id)
-        .filter(|id| !running_only || host.container_state(id) == ContainerState::Running)
-        .collect()
+            Vec::new()
+        })
 }
 
 fn deliver_sessions(host: &mut Host, adapters: &mut Adapters, running_only: bool) {

@@ -130,6 +130,10 @@ impl RunnerStore {
                 }
             }
             let max_seq = seq::max_inbound_seq(tx)?;
+            if taken.is_empty() {
+                // An idle poll: nothing to load.
+                return Ok((Vec::new(), max_seq));
+            }
             let mut load = tx.prepare_cached(&format!(
                 "SELECT {} FROM messages_in WHERE id = ?1",
                 InboundRow::COLUMNS
