@@ -169,12 +169,8 @@ impl World {
         let Some(host) = self.host.as_mut() else {
             return Vec::new();
         };
-        match host.active_sessions() {
-            Ok(sessions) => sessions
-                .into_iter()
-                .map(|s| s.id)
-                .filter(|id| !running_only || host.container_state(id) == ContainerState::Running)
-                .collect(),
+        match host.sessions_to_deliver(running_only) {
+            Ok(ids) => ids,
             Err(error) => {
                 self.record(actor, None, format!("cannot list sessions: {error}"));
                 Vec::new()

@@ -17,7 +17,9 @@ const TIE_CHOICES: u64 = 16;
 /// A queue of events of type `E`.
 #[derive(Debug)]
 pub struct Scheduler<E> {
-    queue: BTreeMap<(i64, u64, u64), E>,
+    /// Boxed: B-tree nodes shift their values on every insert and removal, and an event (a
+    /// send with its delivery, a container start with its spec) is hundreds of bytes.
+    queue: BTreeMap<(i64, u64, u64), Box<E>>,
     next_seq: u64,
 }
 
@@ -40,7 +42,8 @@ impl<E> Scheduler<E> {
     /// `choices`.
     pub fn schedule(&mut self, at_ms: i64, event: E, choices: &mut dyn ChoiceSource) {
         let tie = choices.below(TIE_CHOICES);
-        self.queue.insert((at_ms, tie, self.next_seq), event);
+        self.queue
+            .insert((at_ms, tie, self.next_seq), Box::new(event));
         self.next_seq += 1;
     }
 
@@ -48,7 +51,7 @@ impl<E> Scheduler<E> {
     pub fn pop(&mut self) -> Option<(i64, E)> {
         self.queue
             .pop_first()
-            .map(|((at_ms, _, _), event)| (at_ms, event))
+            .map(|((at_ms, _, _), event)| (at_ms, *event))
     }
 
     /// The time of the earliest event.

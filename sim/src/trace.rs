@@ -73,7 +73,10 @@ impl Trace {
             session: session.map(str::to_string),
             what,
         };
-        self.hash = fnv1a_line(self.hash, &event.json_line());
+        // Hashed as serde writes it: the same bytes as `json_line`, without building the line.
+        let mut hasher = FnvWriter(self.hash);
+        serde_json::to_writer(&mut hasher, &event).expect("a trace event is plain data");
+        self.hash = fnv1a_line(hasher.0, "");
         self.steps += 1;
         if self.mode == TraceMode::Full {
             self.events.push(event);
@@ -101,6 +104,22 @@ impl Trace {
             .iter()
             .map(|e| e.json_line() + "\n")
             .collect::<String>()
+    }
+}
+
+/// An FNV-1a hash continued over every byte written to it.
+struct FnvWriter(u64);
+
+impl std::io::Write for FnvWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 = bytes
+            .iter()
+            .fold(self.0, |h, b| (h ^ u64::from(*b)).wrapping_mul(FNV_PRIME));
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

@@ -27,7 +27,7 @@ use crate::tape::{ChoiceSource, ChoiceTape, SeededChoices};
 use crate::trace::{Trace, TraceMode};
 use crate::workload::Workload;
 use clawsim_core::channel::{OutboundDelivery, SendError};
-use clawsim_core::config::HostConfig;
+use clawsim_core::config::{HostConfig, RunnerConfig};
 use clawsim_core::host::{DeliveryPass, Host, SessionMode};
 use clawsim_core::inspect::snapshot_session;
 use clawsim_core::runner::AgentRunner;
@@ -121,7 +121,8 @@ impl WorldConfig {
     }
 
     /// The default scenario: one to three chats, a handful of messages over ten simulated
-    /// minutes, and up to four faults, all drawn from `seed`. Power losses (between steps or in
+    /// minutes, and up to four faults, all drawn from `seed`, then the quiet period of
+    /// [`settle_ms`]. Power losses (between steps or in
     /// the middle of a disk operation) belong to the `power-loss` profile: there the plan always
     /// holds one, elsewhere none.
     pub fn default_scenario(seed: u64, profile: MountProfile) -> Self {
@@ -148,12 +149,35 @@ impl WorldConfig {
                 .extend(power_loss.into_iter().flat_map(|p| p.faults));
             faults.faults.sort_by_key(|f| f.at_ms);
         }
-        Self::new(seed, profile, workload, faults, active_ms)
+        let mut config = Self::new(seed, profile, workload, faults, active_ms);
+        config.quiet_ms = settle_ms(&HostConfig::new(DATA_DIR), &config.timing);
+        config
     }
 }
 
-/// A mount profile in JSON: its name (`bind`, `virtiofs`, `power-loss`).
-mod profile_by_name {
+/// How long after the faults stop the protocol may still owe work, and so the default
+/// scenario's quiet period (15.4 simulated minutes at the protocol's defaults).
+///
+/// The longest chain of waits left when faults stop is a message whose every try fails on its
+/// own (its script, not a fault — a provider fault armed during the run stays in the message):
+/// it is tried `max_tries` times; each try takes a sweep to notice the container exited and
+/// reset the claim, the backoff `backoff_base_ms · 2^tries` (PROTOCOL §8), another sweep to
+/// find the row due and wake a container, a container start, and at most a turn's idle
+/// timeout; then its last output waits for a slow delivery pass. The stale-heartbeat timer is not on that chain: when faults stop, hung
+/// containers resume and killed ones are seen exited by the next sweep. Generated cases (with
+/// questions, far-off tasks and thirty minutes of quiet) and scenarios set their own.
+pub fn settle_ms(host: &HostConfig, timing: &Timing) -> i64 {
+    let runner = RunnerConfig::new(SessionPaths::default());
+    let per_try =
+        2 * host.sweep_interval_ms + timing.container_start_ms_max + runner.query_idle_timeout_ms;
+    let backoffs: i64 = (1..host.max_tries)
+        .map(|tries| host.backoff_base_ms << tries)
+        .sum();
+    host.max_tries * per_try + backoffs + host.delivery_slow_interval_ms
+}
+
+/// A mount profile in JSON: its name (`bind`, `virtiofs`, `power-loss`); for `#[serde(with)]`.
+pub mod profile_by_name {
     use crate::fs::MountProfile;
     use serde::{Deserialize, Deserializer, Serializer};
 
@@ -295,6 +319,8 @@ pub(crate) struct World {
     pub ledger: Ledger,
     pub fault_counts: BTreeMap<String, u64>,
     pub counters: BTreeMap<String, u64>,
+    /// Steps so far by actor (the `steps.*` counters at the end).
+    pub steps_by_actor: BTreeMap<String, u64>,
     pub errors: Vec<String>,
     pub start_ms: i64,
     pub end_ms: i64,
@@ -393,6 +419,7 @@ impl World {
             ledger: Ledger::default(),
             fault_counts: BTreeMap::new(),
             counters: BTreeMap::new(),
+            steps_by_actor: BTreeMap::new(),
             errors: Vec::new(),
             start_ms,
             end_ms,
@@ -434,7 +461,12 @@ impl World {
 
     /// Records one step in the trace and counts it for its actor.
     pub fn record(&mut self, actor: &str, session: Option<&str>, what: String) {
-        *self.counters.entry(format!("steps.{actor}")).or_default() += 1;
+        match self.steps_by_actor.get_mut(actor) {
+            Some(steps) => *steps += 1,
+            None => {
+                self.steps_by_actor.insert(actor.to_string(), 1);
+            }
+        }
         let now = self.now_ms();
         self.trace.record(now, actor, session, what);
     }
@@ -645,6 +677,9 @@ impl World {
         self.host = None;
         self.passes.clear();
         self.containers.clear();
+        for (actor, steps) in std::mem::take(&mut self.steps_by_actor) {
+            self.counters.insert(format!("steps.{actor}"), steps);
+        }
         for (name, value) in self.fs.counters() {
             self.counters.insert(format!("fs.{name}"), value);
         }
@@ -795,6 +830,20 @@ fn integrity_of_copy(fs: &SimFs, file: &Path) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_quiet_period_outlasts_a_message_failing_every_try() {
+        let host = HostConfig::new(DATA_DIR);
+        let timing = Timing::default();
+        // Five tries of (two sweeps 120 s + start 3 s + idle end 20 s), backoffs 10+20+40+80 s,
+        // and a slow delivery pass of 60 s.
+        assert_eq!(settle_ms(&host, &timing), 5 * 143_000 + 150_000 + 60_000);
+        let config = WorldConfig::default_scenario(7, MountProfile::Bind);
+        assert_eq!(config.quiet_ms, settle_ms(&host, &timing));
+        let mut patient = host.clone();
+        patient.max_tries += 1;
+        assert!(settle_ms(&patient, &timing) > config.quiet_ms);
+    }
 
     #[test]
     fn some_default_scenarios_ask_for_a_recurring_task_due_after_its_message() {

@@ -57,6 +57,10 @@ fn snapshots(outcome: &RunOutcome) -> Vec<&SessionSnapshot> {
 }
 
 /// Why a run has not converged; empty when it has.
+/// Work that comes due in the last moments of a run (a recurring task firing as it ends) may
+/// still be under way; convergence is judged on what came due before this margin.
+const END_MARGIN_MS: i64 = 2 * 60_000;
+
 fn convergence_problems(outcome: &RunOutcome) -> Vec<String> {
     let mut problems: Vec<String> = outcome.errors.clone();
     let state = &outcome.ledger.final_state;
@@ -68,7 +72,7 @@ fn convergence_problems(outcome: &RunOutcome) -> Vec<String> {
     for session in &state.sessions {
         match &session.snapshot {
             None => problems.push(format!("{}: unreadable: {:?}", session.dir, session.error)),
-            Some(snapshot) if !snapshot.is_settled(state.host_now_ms) => {
+            Some(snapshot) if !snapshot.is_settled(state.host_now_ms - END_MARGIN_MS) => {
                 problems.push(format!("{}: not settled: {snapshot:#?}", session.dir))
             }
             Some(_) => {}
