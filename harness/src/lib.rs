@@ -5,7 +5,8 @@
 //!   DBs read after the quiet period), online and at the end.
 //! - [`case`]: one run as plain data (seed, profile, workload, faults, tape), and its config.
 //! - [`generators`]: proptest strategies for workloads, fault plans, tapes and cases.
-//! - [`seeds`]: seed plans, shards, and the thread pool that runs one world per seed.
+//! - [`seeds`]: seed plans, shards, and the pool that runs one world per seed.
+//! - [`workers`]: the worker processes `clawsim run --jobs J` spreads its worlds over.
 //! - [`landing`]: which core step kind each crash or I/O error hit.
 //! - [`summary`]: the run's table and JSON.
 //! - [`shrink`]: a failing case made small within a time budget.
@@ -17,7 +18,8 @@
 //!
 //! **Architecture invariants.** The harness judges the core only from outside: from what the
 //! world recorded and what the files hold, never from the core's own bookkeeping. It never
-//! reaches into a world while it runs, and worlds on different threads share nothing.
+//! reaches into a world while it runs, and worlds on different threads or
+//! processes share nothing.
 
 pub mod artifact;
 pub mod case;
@@ -32,6 +34,7 @@ pub mod seeds;
 pub mod shrink;
 pub mod summary;
 pub mod timeline;
+pub mod workers;
 
 use std::time::Duration;
 

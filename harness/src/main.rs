@@ -6,6 +6,11 @@ use clawsim::replay_command::{replay, ReplayArgs};
 use clawsim::run_command::{run, RunArgs};
 use clawsim::scenarios::ScenariosArgs;
 
+/// Worlds allocate small strings and nodes at every step; mimalloc serves them faster than the
+/// system allocator (SQLite keeps its own `malloc`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "clawsim",
@@ -30,6 +35,9 @@ enum Command {
     /// Run the agent-runner of one session (configured by CLAWSIM_* variables; see
     /// `clawsim-agent --help`). The live host starts this per session.
     Agent,
+    /// Run seeds for a parent `clawsim run` (JSON lines on stdin and stdout).
+    #[command(hide = true)]
+    Worker,
 }
 
 fn main() {
@@ -39,6 +47,11 @@ fn main() {
             // Thousands of worlds log what their faults make the core say; only errors show.
             clawsim_core::live::init_logging("error");
             exit_with(run(&args))
+        }
+        Command::Worker => {
+            clawsim_core::live::init_logging("error");
+            let stdout = std::io::stdout().lock();
+            clawsim::workers::serve(std::io::stdin().lock(), std::io::BufWriter::new(stdout))
         }
         Command::Replay(args) => {
             clawsim_core::live::init_logging("warn");

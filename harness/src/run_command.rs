@@ -7,7 +7,7 @@
 
 use crate::artifact::save_failure;
 use crate::case::WorkloadKind;
-use crate::seeds::{run_pool, PoolOptions, SeedPlan};
+use crate::seeds::{run_pool, PoolOptions, SeedPlan, Workers};
 use crate::summary::Summary;
 use crate::{build_id, parse_duration};
 use clap::Args;
@@ -41,7 +41,7 @@ pub struct RunArgs {
     /// The first seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Worker threads (default: the machine's cores).
+    /// Worker processes (default: the machine's cores; 1 runs in this process).
     #[arg(long)]
     pub jobs: Option<usize>,
     /// Run only shard I of N of the seed range (`I/N`, I from 0).
@@ -78,7 +78,7 @@ pub fn run(args: &RunArgs) -> Result<i32, String> {
     let jobs = args.jobs.unwrap_or_else(default_jobs);
     eprintln!("{}", header(args, &plan, time_budget, jobs));
     let options = PoolOptions {
-        jobs,
+        workers: workers(jobs)?,
         workload: args.workload,
         time_budget,
         check_determinism: args.check_determinism,
@@ -87,7 +87,7 @@ pub fn run(args: &RunArgs) -> Result<i32, String> {
     let mut failing = Vec::new();
     let progress = progress_bar(plan.len(), time_budget);
     let started = Instant::now();
-    run_pool(&plan, &options, |result| {
+    let pooled = run_pool(&plan, &options, |result| {
         summary.add(&result);
         if result.failed() {
             progress.suspend(|| eprintln!("seed {} ({}) failed", result.seed, result.profile));
@@ -98,6 +98,7 @@ pub fn run(args: &RunArgs) -> Result<i32, String> {
     });
     summary.wall = started.elapsed();
     progress.finish_and_clear();
+    pooled?;
     save_artifacts(args, &mut summary, &failing);
     print!("{}", summary.table());
     if let Some(path) = &args.summary_json {
@@ -167,6 +168,15 @@ fn progress_bar(len: Option<u64>, time_budget: Option<Duration>) -> ProgressBar 
     }
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
+}
+
+/// One job runs in this process; more run in worker processes of this executable.
+fn workers(jobs: usize) -> Result<Workers, String> {
+    if jobs <= 1 {
+        return Ok(Workers::InProcess);
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("finding this executable: {e}"))?;
+    Ok(Workers::Processes { exe, jobs })
 }
 
 fn default_jobs() -> usize {

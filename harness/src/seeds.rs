@@ -1,12 +1,12 @@
-//! Running many seeds: which seeds and profiles a run covers, one world per seed on a pool of
-//! threads, and what each seed's run yields for the summary.
+//! Running many seeds: which seeds and profiles a run covers, one world per seed in this
+//! process or in worker processes, and what each seed's run yields for the summary.
 //!
 //! A seed runs the world's default scenario on one profile: with several profiles, seed `s`
 //! runs on profile `s mod n`, so every profile gets a share of any seed range. Worlds share
-//! nothing: each worker thread builds its own world from the seed, runs it to its end on that
-//! thread and sends back only plain results, so the pool changes nothing about a run (the
-//! determinism test in sim proves worlds on parallel threads match worlds run one after
-//! another). A shard `I/N` takes every N-th seed of the range, starting at the I-th, so N
+//! nothing: each world is built from its seed, run to its end on one thread and reduced to
+//! plain results, so where it ran changes nothing about it (the determinism test in sim proves
+//! worlds on parallel threads match worlds run one after another, and
+//! `harness/tests/workers.rs` that worker processes match this process). A shard `I/N` takes every N-th seed of the range, starting at the I-th, so N
 //! machines can split one range without talking to each other.
 
 use crate::case::{Case, WorkloadKind};
@@ -14,11 +14,11 @@ use crate::landing::{fault_landings, Landing};
 use crate::properties::{check, Verdict};
 use clawsim_sim::fs::MountProfile;
 use clawsim_sim::trace::TraceMode;
+use clawsim_sim::world::profile_by_name;
 use clawsim_sim::world::{run_world, RunOutcome};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc;
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Which seeds a run covers.
@@ -61,9 +61,10 @@ impl SeedPlan {
 }
 
 /// What one seed yields.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeedResult {
     pub seed: u64,
+    #[serde(with = "profile_by_name")]
     pub profile: MountProfile,
     pub workload: WorkloadKind,
     pub verdict: Verdict,
@@ -122,47 +123,86 @@ pub fn run_seed(
     }
 }
 
+/// Where a pool runs its worlds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Workers {
+    /// One world after another on the calling thread.
+    InProcess,
+    /// `jobs` child processes of the `clawsim` executable at `exe` (`clawsim worker`), one
+    /// world at a time each (see [`crate::workers`]).
+    Processes { exe: PathBuf, jobs: usize },
+}
+
 /// How the pool runs.
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
-    pub jobs: usize,
+    pub workers: Workers,
     pub workload: WorkloadKind,
     /// Stop taking new seeds after this long.
     pub time_budget: Option<Duration>,
     pub check_determinism: bool,
 }
 
-/// Runs the plan's seeds on `jobs` threads, handing each result to `on_result` on the calling
-/// thread as it arrives (in completion order).
-pub fn run_pool(plan: &SeedPlan, options: &PoolOptions, mut on_result: impl FnMut(SeedResult)) {
-    let started = Instant::now();
-    let next = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let (sender, receiver) = mpsc::channel();
-    std::thread::scope(|scope| {
-        for _ in 0..options.jobs.max(1) {
-            let (next, stop, sender) = (next.clone(), stop.clone(), sender.clone());
-            scope.spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    let over = options.time_budget.is_some_and(|b| started.elapsed() >= b);
-                    let n = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((seed, profile)) = plan.nth(n).filter(|_| !over) else {
-                        break;
-                    };
-                    let result =
-                        run_seed(seed, profile, options.workload, options.check_determinism);
-                    if sender.send(result).is_err() {
-                        break;
-                    }
-                }
-            });
+impl PoolOptions {
+    /// The request for the plan's `n`-th seed, unless the plan or the time budget is spent.
+    pub(crate) fn request(&self, plan: &SeedPlan, n: u64, started: Instant) -> Option<SeedRequest> {
+        if self.time_budget.is_some_and(|b| started.elapsed() >= b) {
+            return None;
         }
-        drop(sender);
-        for result in receiver {
-            on_result(result);
+        let (seed, profile) = plan.nth(n)?;
+        Some(SeedRequest {
+            seed,
+            profile,
+            workload: self.workload,
+            check_determinism: self.check_determinism,
+        })
+    }
+}
+
+/// One seed to run, as a worker process receives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeedRequest {
+    pub seed: u64,
+    #[serde(with = "profile_by_name")]
+    pub profile: MountProfile,
+    pub workload: WorkloadKind,
+    pub check_determinism: bool,
+}
+
+impl SeedRequest {
+    pub fn run(&self) -> SeedResult {
+        run_seed(
+            self.seed,
+            self.profile,
+            self.workload,
+            self.check_determinism,
+        )
+    }
+}
+
+/// Runs the plan's seeds, handing each result to `on_result` on the calling thread as it
+/// arrives (in completion order). Fails only when a worker process could not be started or
+/// died; the error names the seed it was running.
+pub fn run_pool(
+    plan: &SeedPlan,
+    options: &PoolOptions,
+    mut on_result: impl FnMut(SeedResult),
+) -> Result<(), String> {
+    match &options.workers {
+        Workers::InProcess => {
+            let started = Instant::now();
+            for n in 0.. {
+                let Some(request) = options.request(plan, n, started) else {
+                    break;
+                };
+                on_result(request.run());
+            }
+            Ok(())
         }
-        stop.store(true, Ordering::Relaxed);
-    });
+        Workers::Processes { exe, jobs } => {
+            crate::workers::run_pool(plan, options, exe, *jobs, on_result)
+        }
+    }
 }
 
 #[cfg(test)]
