@@ -1,7 +1,8 @@
 //! The simulator on the default scenario (`WorldConfig::default_scenario`: one to three chats,
-//! a handful of messages over ten simulated minutes with up to four faults, then thirty quiet
-//! minutes), one seed per iteration, profiles cycling bind / virtiofs / power-loss as
-//! `clawsim run` cycles them, traces kept as a hash only:
+//! a handful of messages over ten simulated minutes with up to four faults, then the quiet
+//! period of `settle_ms`, 15.4 simulated minutes), one seed per iteration, profiles cycling
+//! bind / virtiofs / power-loss as `clawsim run` cycles them, traces kept as a hash only (one
+//! core, the system allocator; `harness/benches/seeds.rs` measures `clawsim run`'s pool):
 //! - `sim_default_scenario/seed`: wall time per seed (criterion), i.e. seeds per second;
 //! - derived over every seed the bench ran, printed after the group and appended to
 //!   `target/criterion/sim-figures.log` for `bench-report`: world steps per wall second,

@@ -62,7 +62,8 @@ impl Case {
     }
 
     /// A generated case (see [`crate::generators::case`]) drawn from `seed`, with ten minutes of
-    /// activity and thirty of quiet like the default scenario.
+    /// activity and thirty of quiet (longer than the default scenario's: a generated case may
+    /// hold questions that time out and tasks due late in the run).
     pub fn mixed(seed: u64, profile: MountProfile) -> Self {
         use proptest::strategy::{Strategy, ValueTree};
         use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
