@@ -552,3 +552,39 @@ fn agent_message_without_permission_is_undeliverable_with_reason() {
         "no session created for it"
     );
 }
+
+#[test]
+fn agent_message_naming_a_session_of_another_group_goes_to_the_target_groups_session() {
+    // Found by mutation testing: with the group check of the named session gone, a message for
+    // `ag-helper` that names a session of `ag-main` in its thread landed in `ag-main`'s session.
+    let world = World::new();
+    let (mut host, session_id, agent, message_id) = session_with_message(&world);
+    host.add_agent_group("ag-helper", "Helper").unwrap();
+    host.allow_agent_route("ag-main", "ag-helper").unwrap();
+    let own_rows = inbound_rows(&world.env, &agent.paths).len();
+    let to_helper_in_main_session = Route {
+        platform_id: Some("ag-helper".into()),
+        channel_type: Some("agent".into()),
+        thread_id: Some(session_id.clone()),
+    };
+    agent.write(
+        "chat",
+        to_helper_in_main_session,
+        json!({"text": "for the helper"}),
+    );
+    deliver(&mut host, &session_id, accept);
+    assert_eq!(
+        inbound_rows(&world.env, &agent.paths).len(),
+        own_rows,
+        "nothing written into the sender's own session (it holds {message_id})"
+    );
+    let helper = host
+        .active_sessions()
+        .unwrap()
+        .into_iter()
+        .find(|s| s.agent_group_id == "ag-helper")
+        .expect("the helper's agent session was created");
+    let rows = inbound_rows(&world.env, &helper.paths);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].content_json()["text"], "for the helper");
+}

@@ -8,6 +8,12 @@
 //! jumps to the next timer when all of them wait. Every choice comes from the seed or from a
 //! [`tape`], so a run replays byte for byte, and its [`trace`] hash proves it.
 //!
+//! **Faults.** Planned faults (crashes and kills of host, containers and machine, power cuts in
+//! the middle of a disk operation, disk and SQLite errors, slow and failing channel and
+//! provider, clock skew and steps) strike during the active part of a run; then a quiet period
+//! — faults off, hung containers resumed, as long as the protocol's timers may still owe work
+//! ([`world::settle_ms`]) — lets everything due finish, so "eventually" is checked.
+//!
 //! **Architecture invariants.** Nothing inside a world reads the wall clock, spawns a thread or
 //! iterates an unordered map. The core is driven only through its public API, exactly as the
 //! live drivers drive it; the world never asks the core whether it is simulated. The world
