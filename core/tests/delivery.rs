@@ -495,6 +495,11 @@ fn agent_message_lands_in_the_target_groups_session_once() {
     let mut host = world.open();
     deliver(&mut host, &session_id, accept);
     assert_eq!(inbound_rows(&world.env, &helper.paths).len(), 1);
+    assert_eq!(
+        delivered(&world.env, &agent.paths)[&id].0,
+        "delivered",
+        "the repeat is recorded as delivered, not stuck on the row already written"
+    );
 }
 
 #[test]

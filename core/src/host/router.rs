@@ -234,14 +234,18 @@ impl Host {
         let paths = self.paths(session);
         let mut inbound = self.check_out(&session.id, &paths, Schema::Inbound)?;
         let seq = inbound.write(|tx| {
-            let existing: Option<Option<i64>> = tx
-                .prepare_cached("SELECT seq FROM messages_in WHERE id = ?1")?
-                .query_row([message_id], |r| r.get(0))
-                .optional()?;
-            match existing {
-                Some(seq) if message.once => Ok(seq.unwrap_or(0)),
-                _ => crate::seq::insert_inbound(tx, &row),
+            // Only a message whose id derives from its cause can be here already; a user
+            // message's id is new.
+            if message.once {
+                let existing: Option<Option<i64>> = tx
+                    .prepare_cached("SELECT seq FROM messages_in WHERE id = ?1")?
+                    .query_row([message_id], |r| r.get(0))
+                    .optional()?;
+                if let Some(seq) = existing {
+                    return Ok(seq.unwrap_or(0));
+                }
             }
+            crate::seq::insert_inbound(tx, &row)
         })?;
         self.check_in(&session.id, Some(inbound), None);
         Ok(seq)
