@@ -593,3 +593,15 @@ fn agent_message_naming_a_session_of_another_group_goes_to_the_target_groups_ses
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].content_json()["text"], "for the helper");
 }
+
+#[test]
+fn a_backlog_longer_than_one_read_is_delivered_in_one_pass() {
+    // A pass reads rows above its watermark in batches of 64; a full batch means more may
+    // follow (a mutant reading "more" as "a short batch" left the rest for later passes).
+    let world = World::new();
+    let (mut host, session_id, agent, message_id) = session_with_message(&world);
+    for i in 0..150 {
+        agent.reply(&message_id, &format!("r{i}"));
+    }
+    assert_eq!(deliver(&mut host, &session_id, accept).len(), 150);
+}
