@@ -446,30 +446,38 @@ fn a_settled_row_below_the_watermark_is_not_read_again_by_the_same_host() {
     );
 }
 
+/// Route of a message for the `ag-helper` agent group, in `thread_id` if given.
+fn to_helper(thread_id: Option<&str>) -> Route {
+    Route {
+        platform_id: Some("ag-helper".into()),
+        channel_type: Some("agent".into()),
+        thread_id: thread_id.map(str::to_string),
+    }
+}
+
+/// The `ag-helper` group's session, which a message for it created.
+fn helper_session(host: &mut clawsim_core::host::Host) -> clawsim_core::host::SessionInfo {
+    host.active_sessions()
+        .unwrap()
+        .into_iter()
+        .find(|s| s.agent_group_id == "ag-helper")
+        .expect("the helper's session was created on demand")
+}
+
 #[test]
 fn agent_message_lands_in_the_target_groups_session_once() {
     let world = World::new();
     let (mut host, session_id, agent, _) = session_with_message(&world);
     host.add_agent_group("ag-helper", "Helper").unwrap();
     host.allow_agent_route("ag-main", "ag-helper").unwrap();
-    let to_helper = Route {
-        platform_id: Some("ag-helper".into()),
-        channel_type: Some("agent".into()),
-        thread_id: None,
-    };
-    let id = agent.write("chat", to_helper, json!({"text": "please summarise"}));
+    let id = agent.write("chat", to_helper(None), json!({"text": "please summarise"}));
     assert!(
         deliver(&mut host, &session_id, accept).is_empty(),
         "not a channel send"
     );
     assert_eq!(delivered(&world.env, &agent.paths)[&id].0, "delivered");
 
-    let helper = host
-        .active_sessions()
-        .unwrap()
-        .into_iter()
-        .find(|s| s.agent_group_id == "ag-helper")
-        .expect("the helper's session was created on demand");
+    let helper = helper_session(&mut host);
     let rows = inbound_rows(&world.env, &helper.paths);
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].kind, "chat");
@@ -509,19 +517,9 @@ fn agent_reply_names_the_sender_session_and_reaches_it() {
     host.add_agent_group("ag-helper", "Helper").unwrap();
     host.allow_agent_route("ag-main", "ag-helper").unwrap();
     host.allow_agent_route("ag-helper", "ag-main").unwrap();
-    let to_helper = Route {
-        platform_id: Some("ag-helper".into()),
-        channel_type: Some("agent".into()),
-        thread_id: None,
-    };
-    agent.write("chat", to_helper, json!({"text": "ping"}));
+    agent.write("chat", to_helper(None), json!({"text": "ping"}));
     deliver(&mut host, &session_id, accept);
-    let helper = host
-        .active_sessions()
-        .unwrap()
-        .into_iter()
-        .find(|s| s.agent_group_id == "ag-helper")
-        .unwrap();
+    let helper = helper_session(&mut host);
     let helper_agent = Agent::of(&world.env, &helper);
     let question = &inbound_rows(&world.env, &helper.paths)[0];
     helper_agent.write("chat", question.route.clone(), json!({"text": "pong"}));
@@ -538,12 +536,7 @@ fn agent_message_without_permission_is_undeliverable_with_reason() {
     let world = World::new();
     let (mut host, session_id, agent, _) = session_with_message(&world);
     host.add_agent_group("ag-helper", "Helper").unwrap();
-    let to_helper = Route {
-        platform_id: Some("ag-helper".into()),
-        channel_type: Some("agent".into()),
-        thread_id: None,
-    };
-    let id = agent.write("chat", to_helper, json!({"text": "let me in"}));
+    let id = agent.write("chat", to_helper(None), json!({"text": "let me in"}));
     deliver(&mut host, &session_id, accept);
     let (status, reason) = delivered(&world.env, &agent.paths)[&id].clone();
     assert_eq!(status, "undeliverable");
@@ -567,14 +560,9 @@ fn agent_message_naming_a_session_of_another_group_goes_to_the_target_groups_ses
     host.add_agent_group("ag-helper", "Helper").unwrap();
     host.allow_agent_route("ag-main", "ag-helper").unwrap();
     let own_rows = inbound_rows(&world.env, &agent.paths).len();
-    let to_helper_in_main_session = Route {
-        platform_id: Some("ag-helper".into()),
-        channel_type: Some("agent".into()),
-        thread_id: Some(session_id.clone()),
-    };
     agent.write(
         "chat",
-        to_helper_in_main_session,
+        to_helper(Some(&session_id)),
         json!({"text": "for the helper"}),
     );
     deliver(&mut host, &session_id, accept);
@@ -583,12 +571,7 @@ fn agent_message_naming_a_session_of_another_group_goes_to_the_target_groups_ses
         own_rows,
         "nothing written into the sender's own session (it holds {message_id})"
     );
-    let helper = host
-        .active_sessions()
-        .unwrap()
-        .into_iter()
-        .find(|s| s.agent_group_id == "ag-helper")
-        .expect("the helper's agent session was created");
+    let helper = helper_session(&mut host);
     let rows = inbound_rows(&world.env, &helper.paths);
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].content_json()["text"], "for the helper");

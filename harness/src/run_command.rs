@@ -98,7 +98,7 @@ pub fn run(args: &RunArgs) -> Result<i32, String> {
     });
     summary.wall = started.elapsed();
     progress.finish_and_clear();
-    pooled?;
+    // What ran before a worker failed is still reported, failures and all.
     save_artifacts(args, &mut summary, &failing);
     print!("{}", summary.table());
     if let Some(path) = &args.summary_json {
@@ -106,6 +106,7 @@ pub fn run(args: &RunArgs) -> Result<i32, String> {
         let text = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
         std::fs::write(path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
     }
+    pooled?;
     Ok(if summary.violations() == 0 { 0 } else { 1 })
 }
 

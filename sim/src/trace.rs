@@ -73,10 +73,11 @@ impl Trace {
             session: session.map(str::to_string),
             what,
         };
-        // Hashed as serde writes it: the same bytes as `json_line`, without building the line.
+        // Hashed as serde writes it: the bytes of `json_line` and its newline, without building
+        // the line.
         let mut hasher = FnvWriter(self.hash);
         serde_json::to_writer(&mut hasher, &event).expect("a trace event is plain data");
-        self.hash = fnv1a_line(hasher.0, "");
+        self.hash = fnv1a(hasher.0, b"\n");
         self.steps += 1;
         if self.mode == TraceMode::Full {
             self.events.push(event);
@@ -112,9 +113,7 @@ struct FnvWriter(u64);
 
 impl std::io::Write for FnvWriter {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0 = bytes
-            .iter()
-            .fold(self.0, |h, b| (h ^ u64::from(*b)).wrapping_mul(FNV_PRIME));
+        self.0 = fnv1a(self.0, bytes);
         Ok(bytes.len())
     }
 
@@ -123,11 +122,16 @@ impl std::io::Write for FnvWriter {
     }
 }
 
+/// Continues an FNV-1a hash over `bytes`.
+fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(hash, |h, b| (h ^ u64::from(*b)).wrapping_mul(FNV_PRIME))
+}
+
 /// Continues an FNV-1a hash over `line` and a newline.
 fn fnv1a_line(hash: u64, line: &str) -> u64 {
-    line.bytes()
-        .chain(std::iter::once(b'\n'))
-        .fold(hash, |h, b| (h ^ u64::from(b)).wrapping_mul(FNV_PRIME))
+    fnv1a(fnv1a(hash, line.as_bytes()), b"\n")
 }
 
 /// FNV-1a of a whole JSON-lines text, equal to [`Trace::hash`] of the trace it came from.

@@ -122,9 +122,8 @@ impl WorldConfig {
 
     /// The default scenario: one to three chats, a handful of messages over ten simulated
     /// minutes, and up to four faults, all drawn from `seed`, then the quiet period of
-    /// [`settle_ms`]. Power losses (between steps or in
-    /// the middle of a disk operation) belong to the `power-loss` profile: there the plan always
-    /// holds one, elsewhere none.
+    /// [`settle_ms`]. Power losses (between steps or in the middle of a disk operation) belong
+    /// to the `power-loss` profile: there the plan always holds one, elsewhere none.
     pub fn default_scenario(seed: u64, profile: MountProfile) -> Self {
         let active_ms = 10 * 60_000;
         let mut choices = SeededChoices::new(SimRng::new(seed).fork("scenario"));
@@ -163,9 +162,10 @@ impl WorldConfig {
 /// it is tried `max_tries` times; each try takes a sweep to notice the container exited and
 /// reset the claim, the backoff `backoff_base_ms · 2^tries` (PROTOCOL §8), another sweep to
 /// find the row due and wake a container, a container start, and at most a turn's idle
-/// timeout; then its last output waits for a slow delivery pass. The stale-heartbeat timer is not on that chain: when faults stop, hung
-/// containers resume and killed ones are seen exited by the next sweep. Generated cases (with
-/// questions, far-off tasks and thirty minutes of quiet) and scenarios set their own.
+/// timeout; then its last output waits for a slow delivery pass. The stale-heartbeat timer is
+/// not on that chain: when faults stop, hung containers resume and killed ones are seen exited
+/// by the next sweep. Generated cases (with questions, far-off tasks and thirty minutes of
+/// quiet) and scenarios set their own.
 pub fn settle_ms(host: &HostConfig, timing: &Timing) -> i64 {
     let runner = RunnerConfig::new(SessionPaths::default());
     let per_try =

@@ -292,16 +292,16 @@ impl Central {
         thread_key: &str,
         now: &str,
     ) -> Result<SessionRow> {
-        let sql = format!(
-            "SELECT {} FROM sessions
-             WHERE agent_group_id = ?1 AND messaging_group_id = ?2 AND thread_key = ?3",
-            SessionRow::COLUMNS
-        );
         let key = [agent_group_id, messaging_group_id, thread_key];
         let cache_key = key.map(str::to_string);
         if let Some(session) = self.cache.route_sessions.get(&cache_key) {
             return Ok(session.clone());
         }
+        let sql = format!(
+            "SELECT {} FROM sessions
+             WHERE agent_group_id = ?1 AND messaging_group_id = ?2 AND thread_key = ?3",
+            SessionRow::COLUMNS
+        );
         // Most routes find their session: read first, so they cost the central DB no write.
         let found = self.db.read(|tx| {
             tx.prepare_cached(&sql)?
