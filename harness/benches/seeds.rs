@@ -89,7 +89,7 @@ fn one_thread(c: &mut Criterion) {
         })
     });
     let outcome = run_world(WorldConfig::default_scenario(7, MountProfile::Virtiofs));
-    group.bench_function("checks_only", |b| b.iter(|| check(&outcome)));
+    group.bench_function("checks_only", |b| b.iter(|| check(&outcome.record())));
     group.finish();
 }
 

@@ -19,7 +19,7 @@
 //! requests name unknown tasks and exercise the refusal path only.
 
 use crate::case::Case;
-use clawsim_sim::faults::{Fault, FaultPlan, PlannedFault, FAULT_KINDS};
+use clawsim_sim::faults::{FaultPlan, PlannedFault, FAULT_KINDS};
 use clawsim_sim::tape::ChoiceTape;
 use clawsim_sim::workload::{ChatSpec, UserMessage, Workload};
 use proptest::prelude::*;
@@ -181,7 +181,7 @@ pub fn planned_fault(window_ms: i64) -> impl Strategy<Value = PlannedFault> {
         prop::collection::vec(any::<u64>(), 4),
     )
         .prop_map(|(at_ms, kind, tape)| {
-            let fault = Fault::generate(kind, &mut ChoiceTape::new(tape))
+            let fault = clawsim_sim::faults::generate_fault(kind, &mut ChoiceTape::new(tape))
                 .expect("every catalog kind generates");
             PlannedFault { at_ms, fault }
         })

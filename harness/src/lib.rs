@@ -26,7 +26,7 @@ pub mod case;
 pub mod chat;
 pub mod generators;
 pub mod landing;
-pub mod properties;
+pub use clawsim_oracle::properties;
 pub mod replay_command;
 pub mod run_command;
 pub mod scenarios;

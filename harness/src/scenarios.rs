@@ -32,6 +32,7 @@
 use crate::case::Case;
 use crate::properties::{Property, Verdict};
 use crate::seeds::run_case;
+use clawsim_oracle::event::Event;
 use clawsim_sim::world::RunOutcome;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -160,8 +161,11 @@ pub fn golden_trace(outcome: &RunOutcome) -> String {
         outcome.trace_hash, outcome.steps
     );
     for event in events {
-        let poll = event.actor == "runner" && event.what.starts_with("poll, next in");
-        if poll || event.what == "pass busy" || event.what == "pass done" {
+        let quiet = matches!(
+            event.event,
+            Event::Polled { .. } | Event::PassBusy | Event::PassDone
+        );
+        if quiet {
             continue;
         }
         let session = event
@@ -172,9 +176,9 @@ pub fn golden_trace(outcome: &RunOutcome) -> String {
             out,
             "{:>9} {:<13} {:<8} {}",
             event.at_ms - start,
-            event.actor,
+            event.actor.name(),
             session,
-            event.what
+            event.event
         );
     }
     out

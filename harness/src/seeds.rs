@@ -89,7 +89,7 @@ impl SeedResult {
 /// Runs one case and judges it.
 pub fn run_case(case: &Case) -> Result<(RunOutcome, Verdict), String> {
     let outcome = run_world(case.to_config(TraceMode::Full)?);
-    let verdict = check(&outcome);
+    let verdict = check(&outcome.record());
     Ok((outcome, verdict))
 }
 

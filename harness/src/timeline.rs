@@ -8,6 +8,7 @@
 //! the picture. Plain SVG (inside a small HTML page for `.html`), no scripts, no dependencies.
 
 use crate::properties::{first_answers, Verdict};
+use clawsim_oracle::event::Actor;
 use clawsim_sim::trace::TraceEvent;
 use clawsim_sim::world::RunOutcome;
 use std::collections::BTreeMap;
@@ -40,7 +41,7 @@ pub fn timeline_svg(outcome: &RunOutcome, verdict: &Verdict) -> String {
     draw_messages(&mut svg, outcome, &x, &y);
     for event in events {
         let lane = lane_of(event);
-        let color = color_of(&event.actor);
+        let color = color_of(event.actor.name());
         let _ = writeln!(
             svg,
             r#"<circle cx="{:.1}" cy="{:.1}" r="2.5" fill="{color}"><title>{}</title></circle>"#,
@@ -50,7 +51,7 @@ pub fn timeline_svg(outcome: &RunOutcome, verdict: &Verdict) -> String {
                 "{} ms {} {}",
                 event.at_ms - start,
                 lane,
-                event.what
+                event.event
             ))
         );
     }
@@ -97,9 +98,9 @@ pub fn timeline_html(outcome: &RunOutcome, verdict: &Verdict) -> String {
 
 /// The lane an event is drawn in: its actor, per session for agent-runners.
 fn lane_of(event: &TraceEvent) -> String {
-    match (&event.actor[..], &event.session) {
-        ("runner", Some(session)) => format!("runner {}", short(session)),
-        (actor, _) => actor.to_string(),
+    match (event.actor, &event.session) {
+        (Actor::Runner | Actor::Provider, Some(session)) => format!("runner {}", short(session)),
+        (actor, _) => actor.name().to_string(),
     }
 }
 
@@ -167,10 +168,10 @@ fn draw_faults(svg: &mut String, outcome: &RunOutcome, x: &dyn Fn(i64) -> f64, h
             svg,
             r##"<line x1="{at:.1}" y1="{TOP}" x2="{at:.1}" y2="{:.0}" stroke="#d00" stroke-width="1.5"{dash}><title>{}</title></line><text x="{:.1}" y="{:.0}" fill="#d00">{}</text>"##,
             height - 40.0,
-            escape(&fault.detail),
+            escape(&serde_json::to_string(&fault.fault).unwrap_or_default()),
             at + 3.0,
             TOP + LANE_HEIGHT * 0.65,
-            escape(&fault.kind)
+            escape(fault.kind())
         );
     }
 }
@@ -182,7 +183,7 @@ fn draw_messages(
     x: &dyn Fn(i64) -> f64,
     y: &dyn Fn(&str) -> f64,
 ) {
-    let answered = first_answers(outcome);
+    let answered = first_answers(&outcome.record());
     for sent in &outcome.ledger.sent {
         let Some(routed) = sent.routed_at_ms else {
             continue;

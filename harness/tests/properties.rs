@@ -13,6 +13,7 @@ use clawsim::properties::{check, Property};
 use clawsim_core::inspect::{DeliveredRow, SessionSnapshot};
 use clawsim_core::model::{kind, status, InboundRow, OutboundRow};
 use clawsim_core::time::format_instant;
+use clawsim_oracle::event::{Actor, Event, SendResult, SweepFacts};
 use clawsim_sim::faults::{Fault, FaultPlan, FaultSide};
 use clawsim_sim::ledger::{FaultRecord, IntegrityRecord, MaybeDurableRecord};
 use clawsim_sim::trace::{Trace, TraceMode};
@@ -82,7 +83,7 @@ fn clean() -> &'static RunOutcome {
 }
 
 fn fired(outcome: &RunOutcome) -> Vec<Property> {
-    check(outcome).failed()
+    check(&outcome.record()).failed()
 }
 
 /// A copy of the clean run to break.
@@ -133,7 +134,7 @@ fn the_world_starts_where_the_case_expects() {
 fn every_property_holds_on_a_clean_run_and_each_is_exercised() {
     let outcome = clean();
     assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
-    let verdict = check(outcome);
+    let verdict = check(&outcome.record());
     assert!(verdict.held(), "{:#?}", verdict.violations);
     for property in Property::ALL {
         assert!(
@@ -205,11 +206,13 @@ fn a_row_received_twice_is_a_duplicate() {
 fn a_resend_after_the_host_died_mid_send_is_allowed() {
     let mut outcome = sent_twice();
     let first = outcome.ledger.received().next().unwrap().clone();
-    let line = format!(
-        "send {} finished after its host died (reached: true)",
-        first.message_out_id
-    );
-    outcome.trace = with_lines(&outcome, first.at_ms, &[("channel", &line)]);
+    let orphaned = Event::SendFinished {
+        row: first.message_out_id.clone(),
+        result: SendResult::Received,
+        host_alive: false,
+        reached: true,
+    };
+    outcome.trace = with_events(&outcome, first.at_ms, vec![(Actor::Channel, orphaned)]);
     assert_eq!(fired(&outcome), vec![]);
 }
 
@@ -219,12 +222,11 @@ fn a_resend_after_the_host_died_mid_send_is_allowed() {
 fn a_resend_after_the_host_died_mid_record_is_allowed() {
     let mut outcome = sent_twice();
     let first = outcome.ledger.received().next().unwrap().clone();
-    let failed = format!("record of {} failed: disk I/O error", first.message_out_id);
-    let lines = [
-        ("delivery", failed.as_str()),
-        ("world", "host started (incarnation 2)"),
+    let events = vec![
+        (Actor::Delivery, record_failed(&first.message_out_id)),
+        (Actor::World, Event::HostStarted { incarnation: 2 }),
     ];
-    outcome.trace = with_lines(&outcome, first.at_ms, &lines);
+    outcome.trace = with_events(&outcome, first.at_ms, events);
     assert_eq!(fired(&outcome), vec![]);
 }
 
@@ -233,26 +235,40 @@ fn a_resend_after_the_host_died_mid_record_is_allowed() {
 fn a_resend_after_a_failed_record_without_a_host_death_is_a_duplicate() {
     let mut outcome = sent_twice();
     let first = outcome.ledger.received().next().unwrap().clone();
-    let failed = format!("record of {} failed: disk I/O error", first.message_out_id);
-    outcome.trace = with_lines(&outcome, first.at_ms, &[("delivery", &failed)]);
+    let failed = record_failed(&first.message_out_id);
+    outcome.trace = with_events(&outcome, first.at_ms, vec![(Actor::Delivery, failed)]);
     assert_eq!(fired(&outcome), vec![Property::NoDuplicate]);
 }
 
-/// `outcome`'s trace with `lines` (actor, what) appended at `at_ms`, in the first one's session.
-fn with_lines(outcome: &RunOutcome, at_ms: i64, lines: &[(&str, &str)]) -> Trace {
+/// The host heard a send of `row` went through but failed to record it.
+fn record_failed(row: &str) -> Event {
+    Event::RecordFailed {
+        row: row.to_string(),
+        error: "disk I/O error".into(),
+    }
+}
+
+/// `outcome`'s trace with `events` appended at `at_ms`, in the first send's session.
+fn with_events(outcome: &RunOutcome, at_ms: i64, events: Vec<(Actor, Event)>) -> Trace {
     let session = outcome
         .ledger
         .received()
         .next()
         .map(|s| s.session_id.clone());
-    let mut trace = Trace::new(TraceMode::Full);
-    for e in outcome.trace.events() {
-        trace.record(e.at_ms, &e.actor, e.session.as_deref(), e.what.clone());
-    }
-    for (actor, what) in lines {
-        trace.record(at_ms, actor, session.as_deref(), what.to_string());
+    let mut trace = copy_of(&outcome.trace);
+    for (actor, event) in events {
+        trace.record(at_ms, actor, session.as_deref(), event);
     }
     trace
+}
+
+/// A fresh trace holding `trace`'s events.
+fn copy_of(trace: &Trace) -> Trace {
+    let mut copy = Trace::new(TraceMode::Full);
+    for e in trace.events() {
+        copy.record(e.at_ms, e.actor, e.session.as_deref(), e.event.clone());
+    }
+    copy
 }
 
 // ---- §9.3 no lost output ----------------------------------------------------------------
@@ -357,7 +373,7 @@ fn host_seqs_handed_out_in_decreasing_order_break_seq_online() {
         .position(|s| s.index > 0 && s.session_id == session)
         .unwrap();
     outcome.ledger.sent[later].seq = Some(0);
-    let verdict = check(&outcome);
+    let verdict = check(&outcome.record());
     assert_eq!(verdict.failed(), vec![Property::Seq]);
     assert!(
         verdict.violations[0].at_ms.is_some(),
@@ -499,18 +515,22 @@ fn a_sweep_that_resets_a_live_agent_breaks_retries() {
         .events()
         .iter()
         .rev()
-        .find(|e| e.actor == "runner" && e.what.starts_with("poll, next in"))
+        .find(|e| matches!(e.event, Event::Polled { .. }))
         .unwrap()
         .clone();
-    let mut trace = clawsim_sim::trace::Trace::new(TraceMode::Full);
-    for e in outcome.trace.events() {
-        trace.record(e.at_ms, &e.actor, e.session.as_deref(), e.what.clone());
-    }
+    let mut trace = copy_of(&outcome.trace);
+    let reset = Event::Swept {
+        facts: SweepFacts {
+            presumed_dead: true,
+            retried: 1,
+            ..SweepFacts::default()
+        },
+    };
     trace.record(
         polled.at_ms + 30_000,
-        "sweep",
+        Actor::Sweep,
         polled.session.as_deref(),
-        "SweepReport { presumed_dead: true, retried: 1 }".into(),
+        reset,
     );
     outcome.trace = trace;
     assert_eq!(fired(&outcome), vec![Property::Retries]);
@@ -667,13 +687,11 @@ fn clock_faults_switch_off_only_the_checks_they_would_falsify() {
     let mut outcome = sent_twice();
     outcome.ledger.faults.push(FaultRecord {
         at_ms: outcome.ledger.final_state.at_ms,
-        kind: "clock-step".into(),
-        applied: true,
-        detail: serde_json::to_string(&Fault::ClockStep {
+        fault: Fault::ClockStep {
             side: FaultSide::Container,
             delta_ms: -60_000,
-        })
-        .unwrap(),
+        },
+        applied: true,
     });
     // A clock fault excuses no duplicate.
     assert_eq!(fired(&outcome), vec![Property::NoDuplicate]);

@@ -8,6 +8,7 @@
 //! review`, or `INSTA_UPDATE=always` to accept).
 
 use clawsim::scenarios::{files, golden_trace, run, SCENARIO_DIR};
+use clawsim_oracle::event::Event;
 use std::path::PathBuf;
 
 fn scenario_dir() -> PathBuf {
@@ -49,12 +50,15 @@ fn the_host_crash_scenario_really_sends_twice_across_the_crash() {
         .received()
         .filter(|s| s.message_out_id == answer)
         .count();
-    let orphaned = run
-        .outcome
-        .trace
-        .events()
-        .iter()
-        .any(|e| e.what.contains("finished after its host died"));
+    let orphaned = run.outcome.trace.events().iter().any(|e| {
+        matches!(
+            e.event,
+            Event::SendFinished {
+                host_alive: false,
+                ..
+            }
+        )
+    });
     assert!(orphaned, "the crash must hit the send in flight");
     assert!(receipts <= 2, "{receipts}");
     assert!(run.problems.is_empty(), "{:?}", run.problems);

@@ -11,17 +11,19 @@
 
 use crate::fs::Side;
 use crate::ledger::{AnswerRecord, ChannelSend, SendOutcome};
+use crate::provider::RecordingProvider;
 use crate::runtime::RuntimeRequest;
 use crate::workload::{UserMessage, SIM_CHANNEL};
 use crate::world::{ActivePass, ContainerProcess, Event, StartFault, Timer, World};
 use clawsim_core::channel::{OutboundDelivery, SendError};
 use clawsim_core::config::RunnerConfig;
-use clawsim_core::host::{DeliveryStep, Host, InboundEvent};
+use clawsim_core::host::{DeliveryStep, Host, InboundEvent, SweepReport};
 use clawsim_core::live::agent::settings_from_vars;
 use clawsim_core::runner::mock::MockProvider;
 use clawsim_core::runner::AgentRunner;
 use clawsim_core::runtime::{ContainerSpec, ContainerState};
 use clawsim_core::{Env, SessionPaths};
+use clawsim_oracle::event::{Actor, Event as TypedEvent, SendResult, SweepFacts};
 use serde_json::Value;
 
 /// How many times a user tries to answer a question before giving up.
@@ -52,7 +54,7 @@ impl World {
         };
         let Some(host) = self.host.as_mut() else {
             self.backlog.push(index);
-            self.record("router", None, format!("m{index} waits: host down"));
+            self.record(Actor::Router, None, TypedEvent::MessageWaits { index });
             return;
         };
         let routed = host.route(&event);
@@ -64,16 +66,22 @@ impl World {
                 sent.session_id = Some(routed.session_id.clone());
                 sent.message_id = Some(routed.message_id.clone());
                 sent.seq = Some(routed.seq);
-                let what = format!(
-                    "m{index} routed as {} seq {}",
-                    routed.message_id, routed.seq
-                );
-                self.record("router", Some(&routed.session_id), what);
+                let routed_event = TypedEvent::MessageRouted {
+                    index,
+                    message_id: routed.message_id.clone(),
+                    seq: routed.seq,
+                };
+                self.record(Actor::Router, Some(&routed.session_id), routed_event);
             }
             Err(error) => {
                 let delay_ms = self.redelivery_delay_ms();
                 self.schedule_in(delay_ms, Event::Arrival { index });
-                self.record("router", None, format!("m{index} refused: {error}"));
+                let error = error.to_string();
+                self.record(
+                    Actor::Router,
+                    None,
+                    TypedEvent::MessageRefused { index, error },
+                );
             }
         }
     }
@@ -98,8 +106,12 @@ impl World {
         for (kind, _) in &armed {
             *self.fault_counts.entry(kind.to_string()).or_default() += 1;
         }
-        let what = format!("m{index} carries {scripts:?}");
-        self.record("faults", None, what);
+        let scripts = scripts.into_iter().map(str::to_string).collect();
+        self.record(
+            Actor::Faults,
+            None,
+            TypedEvent::ScriptsAttached { index, scripts },
+        );
     }
 
     /// A user answers a question card.
@@ -123,21 +135,21 @@ impl World {
                     at_ms: now,
                     question_id: question_id.clone(),
                     option,
-                    message_id: Some(routed.message_id),
+                    message_id: Some(routed.message_id.clone()),
                 });
-                let what = format!("answered {question_id}");
-                self.record("user", Some(&routed.session_id), what);
+                let answered = TypedEvent::QuestionAnswered {
+                    question_id,
+                    message_id: routed.message_id,
+                };
+                self.record(Actor::User, Some(&routed.session_id), answered);
             }
             Err(error) => {
                 if attempt + 1 < ANSWER_ATTEMPTS_MAX {
                     let delay_ms = self.redelivery_delay_ms();
                     self.schedule_in(delay_ms, retry);
                 }
-                self.record(
-                    "user",
-                    None,
-                    format!("answer {question_id} refused: {error}"),
-                );
+                let refused = TypedEvent::AnswerRefused { question_id, error };
+                self.record(Actor::User, None, refused);
             }
         }
     }
@@ -165,25 +177,22 @@ impl World {
     }
 
     /// Ids of the active sessions (only those whose container runs, for the fast pass).
-    fn session_ids(&mut self, running_only: bool, actor: &str) -> Vec<String> {
+    fn session_ids(&mut self, running_only: bool, actor: Actor) -> Vec<String> {
         let Some(host) = self.host.as_mut() else {
             return Vec::new();
         };
         match host.sessions_to_deliver(running_only) {
             Ok(ids) => ids,
             Err(error) => {
-                self.record(actor, None, format!("cannot list sessions: {error}"));
+                let error = error.to_string();
+                self.record(actor, None, TypedEvent::SessionsUnlisted { error });
                 Vec::new()
             }
         }
     }
 
     fn deliver_sessions(&mut self, fast: bool) {
-        let actor = if fast {
-            "delivery-fast"
-        } else {
-            "delivery-slow"
-        };
+        let actor = pass_actor(fast);
         for session_id in self.session_ids(fast, actor) {
             let Some(host) = self.host.as_mut() else {
                 return;
@@ -200,9 +209,11 @@ impl World {
                     self.passes.insert(pass_id, active);
                     self.continue_pass(pass_id);
                 }
-                Ok(None) => self.record(actor, Some(&session_id), "pass busy".into()),
+                Ok(None) => self.record(actor, Some(&session_id), TypedEvent::PassBusy),
                 Err(error) => {
-                    self.record(actor, Some(&session_id), format!("begin failed: {error}"))
+                    let error = error.to_string();
+                    let failed = TypedEvent::PassBeginFailed { error };
+                    self.record(actor, Some(&session_id), failed)
                 }
             }
         }
@@ -214,19 +225,16 @@ impl World {
         let (Some(host), Some(active)) = (self.host.as_mut(), self.passes.get_mut(&pass_id)) else {
             return;
         };
-        let actor = if active.fast {
-            "delivery-fast"
-        } else {
-            "delivery-slow"
-        };
+        let actor = pass_actor(active.fast);
         let session_id = active.session_id.clone();
         match host.delivery_step(&mut active.pass) {
             Ok(DeliveryStep::Send(delivery)) => {
                 let planned = self.channel.plan_send(self.choices.as_mut());
-                let what = format!(
-                    "send {} seq {:?} ({} ms)",
-                    delivery.message_out_id, delivery.seq, planned.latency_ms
-                );
+                let started = TypedEvent::SendStarted {
+                    row: delivery.message_out_id.clone(),
+                    seq: delivery.seq,
+                    latency_ms: planned.latency_ms,
+                };
                 let event = Event::SendDone {
                     pass_id,
                     incarnation: self.host_incarnation,
@@ -234,15 +242,16 @@ impl World {
                     outcome: planned.outcome,
                 };
                 self.schedule_in(planned.latency_ms, event);
-                self.record(actor, Some(&session_id), what);
+                self.record(actor, Some(&session_id), started);
             }
             Ok(DeliveryStep::Done) => {
                 self.end_pass(pass_id);
-                self.record(actor, Some(&session_id), "pass done".into());
+                self.record(actor, Some(&session_id), TypedEvent::PassDone);
             }
             Err(error) => {
                 self.end_pass(pass_id);
-                self.record(actor, Some(&session_id), format!("pass failed: {error}"));
+                let error = error.to_string();
+                self.record(actor, Some(&session_id), TypedEvent::PassFailed { error });
             }
         }
     }
@@ -269,19 +278,16 @@ impl World {
         if reached {
             self.platform_receives(&delivery, &outcome, incarnation);
         }
+        let finished = TypedEvent::SendFinished {
+            row: delivery.message_out_id.clone(),
+            result: send_result(&outcome),
+            host_alive,
+            reached,
+        };
+        self.record(Actor::Channel, Some(&session_id), finished);
         if !host_alive {
-            let what = format!(
-                "send {} finished after its host died (reached: {reached})",
-                delivery.message_out_id
-            );
-            self.record("channel", Some(&session_id), what);
             return;
         }
-        let what = match &outcome {
-            Ok(()) => format!("sent {}", delivery.message_out_id),
-            Err(error) => format!("send {} failed: {error}", delivery.message_out_id),
-        };
-        self.record("channel", Some(&session_id), what);
         let (Some(host), Some(active)) = (self.host.as_mut(), self.passes.get_mut(&pass_id)) else {
             return;
         };
@@ -289,11 +295,11 @@ impl World {
             Ok(()) => self.continue_pass(pass_id),
             Err(error) => {
                 self.end_pass(pass_id);
-                self.record(
-                    "delivery",
-                    Some(&session_id),
-                    format!("record of {} failed: {error}", delivery.message_out_id),
-                );
+                let failed = TypedEvent::RecordFailed {
+                    row: delivery.message_out_id.clone(),
+                    error: error.to_string(),
+                };
+                self.record(Actor::Delivery, Some(&session_id), failed);
             }
         }
         self.after_host_step();
@@ -350,14 +356,21 @@ impl World {
         match host.sweep_all() {
             Ok(reports) => {
                 for (session_id, report) in reports {
-                    let what = match report {
-                        Ok(report) => format!("{report:?}"),
-                        Err(error) => format!("sweep failed: {error}"),
+                    let swept = match report {
+                        Ok(report) => TypedEvent::Swept {
+                            facts: sweep_facts(&report),
+                        },
+                        Err(error) => TypedEvent::SweepFailed {
+                            error: error.to_string(),
+                        },
                     };
-                    self.record("sweep", Some(&session_id), what);
+                    self.record(Actor::Sweep, Some(&session_id), swept);
                 }
             }
-            Err(error) => self.record("sweep", None, format!("cannot list sessions: {error}")),
+            Err(error) => {
+                let error = error.to_string();
+                self.record(Actor::Sweep, None, TypedEvent::SessionsUnlisted { error })
+            }
         }
         self.after_host_step();
     }
@@ -376,8 +389,8 @@ impl World {
             Ok(host) => {
                 self.host = Some(host);
                 self.host_incarnation += 1;
-                let what = format!("host started (incarnation {})", self.host_incarnation);
-                self.record("world", None, what);
+                let incarnation = self.host_incarnation;
+                self.record(Actor::World, None, TypedEvent::HostStarted { incarnation });
                 if std::mem::take(&mut self.crashed_since_restart) {
                     let checks = self.integrity_of_all();
                     self.ledger.crash_checks.extend(checks);
@@ -388,7 +401,8 @@ impl World {
                 }
             }
             Err(error) => {
-                self.record("world", None, format!("host failed to start: {error}"));
+                let error = error.to_string();
+                self.record(Actor::World, None, TypedEvent::HostStartFailed { error });
                 let retry_ms = self.config.timing.host_restart_retry_ms;
                 self.schedule_in(retry_ms, Event::HostRestart);
             }
@@ -408,12 +422,12 @@ impl World {
                 }
                 RuntimeRequest::Kill { session_id, stop } => {
                     self.end_container(&session_id, !stop);
-                    let what = if stop {
-                        "container stopped"
+                    let ended = if stop {
+                        TypedEvent::ContainerStopped
                     } else {
-                        "container killed"
+                        TypedEvent::ContainerKilled
                     };
-                    self.record("runtime", Some(&session_id), what.into());
+                    self.record(Actor::Runtime, Some(&session_id), ended);
                 }
             }
         }
@@ -432,7 +446,10 @@ impl World {
             }
         }
         let session_id = spec.session_id.clone();
-        let what = format!("start requested (generation {generation}, {latency_ms} ms)");
+        let requested = TypedEvent::StartRequested {
+            generation,
+            latency_ms,
+        };
         self.schedule_in(
             latency_ms,
             Event::ContainerUp {
@@ -441,7 +458,7 @@ impl World {
                 fails,
             },
         );
-        self.record("runtime", Some(&session_id), what);
+        self.record(Actor::Runtime, Some(&session_id), requested);
     }
 
     /// A requested container comes up (or fails to), and its agent process starts.
@@ -458,11 +475,8 @@ impl World {
             self.table
                 .borrow_mut()
                 .set_state(&session_id, ContainerState::Stopped);
-            self.record(
-                "runtime",
-                Some(&session_id),
-                "container failed to start".into(),
-            );
+            let failed = TypedEvent::ContainerStartFailed;
+            self.record(Actor::Runtime, Some(&session_id), failed);
             return;
         }
         self.table
@@ -484,7 +498,11 @@ impl World {
             hung_until_ms: None,
         };
         self.containers.insert(session_id.clone(), process);
-        self.record("runtime", Some(&session_id), "container running".into());
+        self.record(
+            Actor::Runtime,
+            Some(&session_id),
+            TypedEvent::ContainerRunning,
+        );
         self.wake_runner_at(&session_id, self.now_ms());
     }
 
@@ -551,24 +569,30 @@ impl World {
         let settings = match settings_from_vars(&vars) {
             Ok(settings) => settings,
             Err(error) => {
-                self.record("runner", Some(session_id), format!("bad settings: {error}"));
+                let error = error.to_string();
+                let bad = TypedEvent::RunnerBadSettings { error };
+                self.record(Actor::Runner, Some(session_id), bad);
                 self.agent_exits(session_id, 2);
                 return;
             }
         };
         let idle_ms = settings.runner.poll_interval_idle_ms;
         let env = process.env.clone();
-        let started =
-            AgentRunner::start(env.clone(), settings.runner, Box::new(MockProvider::new()));
-        let (what, wake_side_ms) = match started {
+        let provider = RecordingProvider::new(MockProvider::new(), self.provider_log.clone());
+        let started = AgentRunner::start(env.clone(), settings.runner, Box::new(provider));
+        let (started, wake_side_ms) = match started {
             Ok(runner) => {
                 process.runner = Some(runner);
                 process.poll_interval_idle_ms = idle_ms;
-                ("agent-runner started".to_string(), env.now_ms())
+                (TypedEvent::RunnerStarted, env.now_ms())
             }
-            Err(error) => (format!("start failed: {error}"), env.now_ms() + idle_ms),
+            Err(error) => {
+                let error = error.to_string();
+                let failed = TypedEvent::RunnerStartFailed { error };
+                (failed, env.now_ms() + idle_ms)
+            }
         };
-        self.record("runner", Some(session_id), what);
+        self.record(Actor::Runner, Some(session_id), started);
         let at_ms = self.clock.true_ms_when(Side::Container, wake_side_ms);
         self.wake_runner_at(session_id, at_ms);
     }
@@ -581,31 +605,47 @@ impl World {
             return;
         };
         let stepped = runner.step();
-        let (what, wake_side_ms) = match stepped {
+        self.record_provider_facts(session_id);
+        let Some(process) = self.containers.get_mut(session_id) else {
+            return;
+        };
+        let (polled, wake_side_ms) = match stepped {
             Ok(step) => {
                 if let Some(code) = step.exit_code {
-                    self.record("runner", Some(session_id), format!("exit {code}"));
+                    self.record(
+                        Actor::Runner,
+                        Some(session_id),
+                        TypedEvent::RunnerExit { code },
+                    );
                     self.agent_exits(session_id, code);
                     return;
                 }
-                let in_ms = step.next_wake_ms - process.env.now_ms();
-                (format!("poll, next in {in_ms} ms"), step.next_wake_ms)
+                let next_in_ms = step.next_wake_ms - process.env.now_ms();
+                let polled = TypedEvent::Polled {
+                    next_in_ms,
+                    duplicate,
+                };
+                (polled, step.next_wake_ms)
             }
             Err(error) => {
                 // The live binary logs the error and tries again at the idle interval.
                 let retry_side_ms = process.env.now_ms() + process.poll_interval_idle_ms;
-                (format!("poll failed: {error}"), retry_side_ms)
+                let error = error.to_string();
+                (TypedEvent::PollFailed { error, duplicate }, retry_side_ms)
             }
         };
-        let what = if duplicate {
-            format!("duplicate wake: {what}")
-        } else {
-            what
-        };
-        self.record("runner", Some(session_id), what);
+        self.record(Actor::Runner, Some(session_id), polled);
         if !duplicate {
             let at_ms = self.clock.true_ms_when(Side::Container, wake_side_ms);
             self.wake_runner_at(session_id, at_ms);
+        }
+    }
+
+    /// Records what the provider boundary saw during the last runner step.
+    fn record_provider_facts(&mut self, session_id: &str) {
+        let facts = std::mem::take(&mut *self.provider_log.borrow_mut());
+        for fact in facts {
+            self.record(Actor::Provider, Some(session_id), fact);
         }
     }
 
@@ -619,9 +659,9 @@ impl World {
             }
         }
         self.record(
-            "runtime",
+            Actor::Runtime,
             Some(session_id),
-            format!("container exited ({code})"),
+            TypedEvent::ContainerExited { code },
         );
     }
 
@@ -633,8 +673,49 @@ impl World {
         if process.generation != generation || process.hung_until_ms.take().is_none() {
             return;
         }
-        self.record("runtime", Some(session_id), "container resumed".into());
+        self.record(
+            Actor::Runtime,
+            Some(session_id),
+            TypedEvent::ContainerResumed,
+        );
         self.wake_runner_at(session_id, self.now_ms());
+    }
+}
+
+/// The actor of a delivery pass.
+fn pass_actor(fast: bool) -> Actor {
+    if fast {
+        Actor::DeliveryFast
+    } else {
+        Actor::DeliverySlow
+    }
+}
+
+/// A send's outcome as the platform saw it.
+fn send_result(outcome: &Result<(), SendError>) -> SendResult {
+    match outcome {
+        Ok(()) => SendResult::Received,
+        Err(SendError::Transient(error)) => SendResult::Transient {
+            error: error.clone(),
+        },
+        Err(SendError::Permanent(error)) => SendResult::Permanent {
+            error: error.clone(),
+        },
+    }
+}
+
+/// What a sweep returned, as the record keeps it.
+fn sweep_facts(report: &SweepReport) -> SweepFacts {
+    SweepFacts {
+        acks_synced: report.acks_synced,
+        woke: report.woke,
+        presumed_dead: report.presumed_dead,
+        retried: report.retried,
+        failed: report.failed,
+        output_sent: report.output_sent,
+        recurrences: report.recurrences,
+        stopped_idle: report.stopped_idle,
+        outbound_unreadable: report.outbound_unreadable,
     }
 }
 

@@ -11,216 +11,92 @@
 use crate::tape::ChoiceSource;
 use serde::{Deserialize, Serialize};
 
-/// Which side a clock or storage fault hits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FaultSide {
-    Host,
-    Container,
-}
+pub use clawsim_oracle::fault::{Fault, FaultSide, FAULT_KINDS};
 
-/// One thing that goes wrong.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Fault {
-    /// `docker kill` of a running container (the `pick`-th running one, modulo their number).
-    ContainerKilled { pick: u64 },
-    /// A running container stops making progress (`docker pause`) for `duration_ms`.
-    ContainerHung { pick: u64, duration_ms: i64 },
-    /// The next container start takes `extra_ms` longer.
-    ContainerSlowStart { extra_ms: i64 },
-    /// The next container start fails.
-    ContainerStartFails,
-    /// The host process dies and is restarted after `down_ms`.
-    HostCrash { down_ms: i64 },
-    /// The machine loses power between two steps: every process dies, unsynced writes are
-    /// lost or torn.
-    MachineCrash { down_ms: i64 },
-    /// The machine loses power in the middle of the `after_ops`-th next mutating disk operation
-    /// (inside a commit, between its journal sync and its DB write, ...) of `counted_on`'s side,
-    /// or of either side when it is absent.
-    PowerCut {
-        after_ops: u32,
-        down_ms: i64,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        counted_on: Option<FaultSide>,
-    },
-    /// The side's next fsync fails; what it was syncing may or may not be durable.
-    FsyncError { side: FaultSide },
-    /// The side's next `ops` writes that grow a file fail with "disk full".
-    DiskFull { side: FaultSide, ops: u32 },
-    /// The side's next lock acquisition is refused (SQLITE_BUSY; its busy handler retries).
-    SqliteBusy { side: FaultSide },
-    /// The side's next `ops` disk operations each cost `delay_ms` of simulated time.
-    SlowDisk {
-        side: FaultSide,
-        delay_ms: i64,
-        ops: u32,
-    },
-    /// The next `sends` channel sends take `extra_ms` longer.
-    ChannelSlow { extra_ms: i64, sends: u32 },
-    /// The next `sends` channel sends fail transiently.
-    ChannelTransient { sends: u32 },
-    /// The next `sends` channel sends are refused for good.
-    ChannelPermanent { sends: u32 },
-    /// The next workload message makes the provider think `think_ms` before answering.
-    ProviderSlow { think_ms: i64 },
-    /// The next workload message gets no answer at all from the provider.
-    ProviderSilent,
-    /// The provider errors on the next workload message (`fatal`: not retryable).
-    ProviderError { fatal: bool },
-    /// The provider takes the agent process down with `code` on the next workload message.
-    ProviderExit { code: i32 },
-    /// One side's clock is offset and drifts from now on.
-    ClockSkew {
-        side: FaultSide,
-        offset_ms: i64,
-        drift_ppm: i64,
-    },
-    /// One side's clock jumps by `delta_ms`.
-    ClockStep { side: FaultSide, delta_ms: i64 },
-    /// Every actor that waits is woken once more, now, on top of its own wake-up.
-    DuplicateWake,
-}
-
-/// Every fault kind, in the order [`FaultPlan::generate`] picks from.
-pub const FAULT_KINDS: &[&str] = &[
-    "container-killed",
-    "container-hung",
-    "container-slow-start",
-    "container-start-fails",
-    "host-crash",
-    "machine-crash",
-    "power-cut",
-    "fsync-error",
-    "disk-full",
-    "sqlite-busy",
-    "slow-disk",
-    "channel-slow",
-    "channel-transient",
-    "channel-permanent",
-    "provider-slow",
-    "provider-silent",
-    "provider-error",
-    "provider-exit",
-    "clock-skew",
-    "clock-step",
-    "duplicate-wake",
-];
-
-impl Fault {
-    /// The kind's name, as counted in a run's summary.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Fault::ContainerKilled { .. } => "container-killed",
-            Fault::ContainerHung { .. } => "container-hung",
-            Fault::ContainerSlowStart { .. } => "container-slow-start",
-            Fault::ContainerStartFails => "container-start-fails",
-            Fault::HostCrash { .. } => "host-crash",
-            Fault::MachineCrash { .. } => "machine-crash",
-            Fault::PowerCut { .. } => "power-cut",
-            Fault::FsyncError { .. } => "fsync-error",
-            Fault::DiskFull { .. } => "disk-full",
-            Fault::SqliteBusy { .. } => "sqlite-busy",
-            Fault::SlowDisk { .. } => "slow-disk",
-            Fault::ChannelSlow { .. } => "channel-slow",
-            Fault::ChannelTransient { .. } => "channel-transient",
-            Fault::ChannelPermanent { .. } => "channel-permanent",
-            Fault::ProviderSlow { .. } => "provider-slow",
-            Fault::ProviderSilent => "provider-silent",
-            Fault::ProviderError { .. } => "provider-error",
-            Fault::ProviderExit { .. } => "provider-exit",
-            Fault::ClockSkew { .. } => "clock-skew",
-            Fault::ClockStep { .. } => "clock-step",
-            Fault::DuplicateWake => "duplicate-wake",
+/// A fault of kind `kind` (one of [`FAULT_KINDS`]) with parameters drawn from `choices`.
+pub fn generate_fault(kind: &str, choices: &mut dyn ChoiceSource) -> Option<Fault> {
+    let side = |c: &mut dyn ChoiceSource| {
+        if c.chance(0.5) {
+            FaultSide::Container
+        } else {
+            FaultSide::Host
         }
-    }
-
-    /// A fault of kind `kind` (one of [`FAULT_KINDS`]) with parameters drawn from `choices`.
-    pub fn generate(kind: &str, choices: &mut dyn ChoiceSource) -> Option<Fault> {
-        let side = |c: &mut dyn ChoiceSource| {
-            if c.chance(0.5) {
-                FaultSide::Container
-            } else {
-                FaultSide::Host
-            }
-        };
-        Some(match kind {
-            "container-killed" => Fault::ContainerKilled {
-                pick: choices.below(8),
+    };
+    Some(match kind {
+        "container-killed" => Fault::ContainerKilled {
+            pick: choices.below(8),
+        },
+        "container-hung" => Fault::ContainerHung {
+            pick: choices.below(8),
+            duration_ms: choices.range_inclusive(5_000, 15 * 60_000),
+        },
+        "container-slow-start" => Fault::ContainerSlowStart {
+            extra_ms: choices.range_inclusive(1_000, 60_000),
+        },
+        "container-start-fails" => Fault::ContainerStartFails,
+        "host-crash" => Fault::HostCrash {
+            down_ms: choices.range_inclusive(0, 120_000),
+        },
+        "machine-crash" => Fault::MachineCrash {
+            down_ms: choices.range_inclusive(1_000, 300_000),
+        },
+        "power-cut" => Fault::PowerCut {
+            after_ops: 1 + choices.below(200) as u32,
+            down_ms: choices.range_inclusive(1_000, 300_000),
+            // Either side's operations are mostly the agent-runner's polls; counting one
+            // side's alone lands cuts inside the host's steps too.
+            counted_on: match choices.below(3) {
+                0 => None,
+                _ => Some(side(choices)),
             },
-            "container-hung" => Fault::ContainerHung {
-                pick: choices.below(8),
-                duration_ms: choices.range_inclusive(5_000, 15 * 60_000),
-            },
-            "container-slow-start" => Fault::ContainerSlowStart {
-                extra_ms: choices.range_inclusive(1_000, 60_000),
-            },
-            "container-start-fails" => Fault::ContainerStartFails,
-            "host-crash" => Fault::HostCrash {
-                down_ms: choices.range_inclusive(0, 120_000),
-            },
-            "machine-crash" => Fault::MachineCrash {
-                down_ms: choices.range_inclusive(1_000, 300_000),
-            },
-            "power-cut" => Fault::PowerCut {
-                after_ops: 1 + choices.below(200) as u32,
-                down_ms: choices.range_inclusive(1_000, 300_000),
-                // Either side's operations are mostly the agent-runner's polls; counting one
-                // side's alone lands cuts inside the host's steps too.
-                counted_on: match choices.below(3) {
-                    0 => None,
-                    _ => Some(side(choices)),
-                },
-            },
-            "fsync-error" => Fault::FsyncError {
-                side: side(choices),
-            },
-            "disk-full" => Fault::DiskFull {
-                side: side(choices),
-                ops: 1 + choices.below(20) as u32,
-            },
-            "sqlite-busy" => Fault::SqliteBusy {
-                side: side(choices),
-            },
-            "slow-disk" => Fault::SlowDisk {
-                side: side(choices),
-                delay_ms: choices.range_inclusive(1, 500),
-                ops: 1 + choices.below(200) as u32,
-            },
-            "channel-slow" => Fault::ChannelSlow {
-                extra_ms: choices.range_inclusive(1_000, 30_000),
-                sends: 1 + choices.below(5) as u32,
-            },
-            "channel-transient" => Fault::ChannelTransient {
-                sends: 1 + choices.below(8) as u32,
-            },
-            "channel-permanent" => Fault::ChannelPermanent {
-                sends: 1 + choices.below(2) as u32,
-            },
-            "provider-slow" => Fault::ProviderSlow {
-                think_ms: choices.range_inclusive(1_000, 120_000),
-            },
-            "provider-silent" => Fault::ProviderSilent,
-            "provider-error" => Fault::ProviderError {
-                fatal: choices.chance(0.5),
-            },
-            "provider-exit" => Fault::ProviderExit {
-                code: 1 + choices.below(3) as i32,
-            },
-            "clock-skew" => Fault::ClockSkew {
-                side: side(choices),
-                offset_ms: choices.range_inclusive(-120_000, 120_000),
-                drift_ppm: choices.range_inclusive(-500, 500),
-            },
-            "clock-step" => Fault::ClockStep {
-                side: side(choices),
-                delta_ms: choices.range_inclusive(-300_000, 300_000),
-            },
-            "duplicate-wake" => Fault::DuplicateWake,
-            _ => return None,
-        })
-    }
+        },
+        "fsync-error" => Fault::FsyncError {
+            side: side(choices),
+        },
+        "disk-full" => Fault::DiskFull {
+            side: side(choices),
+            ops: 1 + choices.below(20) as u32,
+        },
+        "sqlite-busy" => Fault::SqliteBusy {
+            side: side(choices),
+        },
+        "slow-disk" => Fault::SlowDisk {
+            side: side(choices),
+            delay_ms: choices.range_inclusive(1, 500),
+            ops: 1 + choices.below(200) as u32,
+        },
+        "channel-slow" => Fault::ChannelSlow {
+            extra_ms: choices.range_inclusive(1_000, 30_000),
+            sends: 1 + choices.below(5) as u32,
+        },
+        "channel-transient" => Fault::ChannelTransient {
+            sends: 1 + choices.below(8) as u32,
+        },
+        "channel-permanent" => Fault::ChannelPermanent {
+            sends: 1 + choices.below(2) as u32,
+        },
+        "provider-slow" => Fault::ProviderSlow {
+            think_ms: choices.range_inclusive(1_000, 120_000),
+        },
+        "provider-silent" => Fault::ProviderSilent,
+        "provider-error" => Fault::ProviderError {
+            fatal: choices.chance(0.5),
+        },
+        "provider-exit" => Fault::ProviderExit {
+            code: 1 + choices.below(3) as i32,
+        },
+        "clock-skew" => Fault::ClockSkew {
+            side: side(choices),
+            offset_ms: choices.range_inclusive(-120_000, 120_000),
+            drift_ppm: choices.range_inclusive(-500, 500),
+        },
+        "clock-step" => Fault::ClockStep {
+            side: side(choices),
+            delta_ms: choices.range_inclusive(-300_000, 300_000),
+        },
+        "duplicate-wake" => Fault::DuplicateWake,
+        _ => return None,
+    })
 }
 
 /// A fault and when it strikes.
@@ -255,7 +131,7 @@ impl FaultPlan {
             .filter_map(|_| {
                 let kind = kinds.get(choices.below(kinds.len() as u64) as usize)?;
                 let at_ms = choices.range_inclusive(0, window_ms.max(1) - 1);
-                Fault::generate(kind, choices).map(|fault| PlannedFault { at_ms, fault })
+                generate_fault(kind, choices).map(|fault| PlannedFault { at_ms, fault })
             })
             .collect();
         faults.sort_by_key(|f| f.at_ms);
@@ -264,7 +140,7 @@ impl FaultPlan {
 
     /// A plan with one fault of `kind` at `at_ms`, parameters drawn from `choices`.
     pub fn single(kind: &str, at_ms: i64, choices: &mut dyn ChoiceSource) -> Option<Self> {
-        let fault = Fault::generate(kind, choices)?;
+        let fault = generate_fault(kind, choices)?;
         Some(Self {
             faults: vec![PlannedFault { at_ms, fault }],
         })
@@ -281,10 +157,10 @@ mod tests {
     fn every_kind_generates_a_fault_of_that_kind() {
         let mut choices = SeededChoices::new(SimRng::new(3));
         for kind in FAULT_KINDS {
-            let fault = Fault::generate(kind, &mut choices).expect(kind);
+            let fault = generate_fault(kind, &mut choices).expect(kind);
             assert_eq!(fault.kind(), *kind);
         }
-        assert!(Fault::generate("meteor-strike", &mut choices).is_none());
+        assert!(generate_fault("meteor-strike", &mut choices).is_none());
     }
 
     #[test]

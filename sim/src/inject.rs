@@ -10,26 +10,15 @@
 use crate::faults::{Fault, FaultSide};
 use crate::fs::{FsFault, Side};
 use crate::ledger::FaultRecord;
-use crate::world::{Event, StartFault, Timer, World};
+use crate::world::{ArmedStorageFault, Event, StartFault, Timer, World};
 use clawsim_core::runtime::ContainerState;
+use clawsim_oracle::event::{Actor, Event as TypedEvent, FaultEffect};
+use std::collections::BTreeMap;
 
 /// SimFs's counter of power cuts that fired.
 const POWER_CUTS_FIRED: &str = "fault.power_loss.fired";
 
-/// The trace line of an armed power cut firing: the machine and every process on it go down.
-pub const POWER_CUT_FIRED: &str = "power cut in the middle of a disk operation";
-
-/// What applying a fault did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Effect {
-    /// It took effect now, and is counted now.
-    Struck,
-    /// It waits for its moment (a script for the next message, a power cut for a disk
-    /// operation) and is counted when it comes.
-    Armed,
-    /// It found nothing to act on, and is not counted.
-    Skipped,
-}
+use FaultEffect as Effect;
 
 impl From<FaultSide> for Side {
     fn from(side: FaultSide) -> Side {
@@ -37,6 +26,17 @@ impl From<FaultSide> for Side {
             FaultSide::Host => Side::Host,
             FaultSide::Container => Side::Container,
         }
+    }
+}
+
+/// The SimFs counter that counts firings of a storage fault.
+fn fired_counter(fault: &FsFault) -> &'static str {
+    match fault {
+        FsFault::FsyncError { .. } => "fault.fsync_error.fired",
+        FsFault::DiskFull { .. } => "fault.disk_full.fired",
+        FsFault::Busy { .. } => "fault.busy.fired",
+        FsFault::SlowDisk { .. } => "fault.slow_disk.fired",
+        FsFault::PowerLossAfter { .. } => POWER_CUTS_FIRED,
     }
 }
 
@@ -52,20 +52,12 @@ impl World {
         if effect == Effect::Struck {
             *self.fault_counts.entry(kind.to_string()).or_default() += 1;
         }
-        let applied = effect != Effect::Skipped;
-        let detail = serde_json::to_string(&fault).unwrap_or_default();
         self.ledger.faults.push(FaultRecord {
             at_ms: self.now_ms(),
-            kind: kind.to_string(),
-            applied,
-            detail: detail.clone(),
+            fault: fault.clone(),
+            applied: effect != Effect::Skipped,
         });
-        let what = if applied {
-            detail
-        } else {
-            format!("skipped {detail}")
-        };
-        self.record("faults", None, what);
+        self.record(Actor::Faults, None, TypedEvent::Fault { fault, effect });
     }
 
     /// Does what `fault` does (or arms it).
@@ -109,21 +101,29 @@ impl World {
                 self.armed_power_cut = Some(down_ms);
                 Effect::Armed
             }
-            Fault::FsyncError { side } => self.fs_fault(FsFault::FsyncError { side: side.into() }),
-            Fault::DiskFull { side, ops } => self.fs_fault(FsFault::DiskFull {
-                side: side.into(),
-                ops,
-            }),
-            Fault::SqliteBusy { side } => self.fs_fault(FsFault::Busy { side: side.into() }),
+            Fault::FsyncError { side } => {
+                self.fs_fault(fault, FsFault::FsyncError { side: side.into() })
+            }
+            Fault::DiskFull { side, ops } => self.fs_fault(
+                fault,
+                FsFault::DiskFull {
+                    side: side.into(),
+                    ops,
+                },
+            ),
+            Fault::SqliteBusy { side } => self.fs_fault(fault, FsFault::Busy { side: side.into() }),
             Fault::SlowDisk {
                 side,
                 delay_ms,
                 ops,
-            } => self.fs_fault(FsFault::SlowDisk {
-                side: side.into(),
-                latency_ms: delay_ms,
-                ops,
-            }),
+            } => self.fs_fault(
+                fault,
+                FsFault::SlowDisk {
+                    side: side.into(),
+                    latency_ms: delay_ms,
+                    ops,
+                },
+            ),
             Fault::ChannelSlow { extra_ms, sends } => {
                 self.channel.slow_down(extra_ms, sends);
                 Effect::Struck
@@ -166,9 +166,60 @@ impl World {
     }
 
     /// Arms a storage fault; it fires at the next operation that meets it (SimFs counts both).
-    fn fs_fault(&mut self, fault: FsFault) -> Effect {
-        self.fs.inject(fault);
-        Effect::Struck
+    /// Arms a storage fault in SimFs; it is counted when it meets a disk operation.
+    fn fs_fault(&mut self, fault: &Fault, fs_fault: FsFault) -> Effect {
+        let fired_counter = fired_counter(&fs_fault);
+        let fired_before = self.fs.counters().get(fired_counter).copied().unwrap_or(0);
+        self.fs.inject(fs_fault);
+        self.armed_storage.push(ArmedStorageFault {
+            kind: fault.kind(),
+            fired_counter,
+            fired_before,
+        });
+        Effect::Armed
+    }
+
+    /// Storage faults that met a disk operation during the last step: each recorded with the
+    /// step it struck in, and counted. (Checked only while one is armed: reading SimFs's
+    /// counters is not free.)
+    pub(crate) fn check_armed_storage(&mut self) {
+        if self.armed_storage.is_empty() {
+            return;
+        }
+        let counters = self.fs.counters();
+        let mut fired_seen: BTreeMap<&'static str, u64> = BTreeMap::new();
+        let mut still_armed = Vec::new();
+        for armed in std::mem::take(&mut self.armed_storage) {
+            let now = counters.get(armed.fired_counter).copied().unwrap_or(0);
+            let seen = fired_seen
+                .entry(armed.fired_counter)
+                .or_insert(armed.fired_before);
+            if now > *seen {
+                // One firing per armed fault of a kind, in the order they were armed.
+                *seen += 1;
+                self.fault_fired(armed.kind);
+            } else {
+                still_armed.push(armed);
+            }
+        }
+        self.armed_storage = still_armed;
+    }
+
+    fn fault_fired(&mut self, kind: &'static str) {
+        *self.fault_counts.entry(kind.to_string()).or_default() += 1;
+        let struck_in = self.struck_step();
+        let fired = TypedEvent::FaultFired {
+            kind: kind.to_string(),
+            struck_in,
+        };
+        self.record(Actor::Faults, None, fired);
+    }
+
+    /// The step a fault firing now struck in: the last step either side recorded during this
+    /// dispatch.
+    fn struck_step(&self) -> Option<u64> {
+        self.last_side_step
+            .filter(|step| *step >= self.dispatch_first_step)
     }
 
     /// Arms a mock script for the next workload message (counted when it rides on one).
@@ -291,7 +342,8 @@ impl World {
         self.power_cuts_seen = fired;
         self.armed_power_cut = None;
         *self.fault_counts.entry("power-cut".into()).or_default() += 1;
-        self.record("faults", None, POWER_CUT_FIRED.into());
+        let struck_in = self.struck_step();
+        self.record(Actor::Faults, None, TypedEvent::PowerCutFired { struck_in });
         self.machine_down(down_ms);
     }
 
@@ -321,6 +373,6 @@ impl World {
         for (session_id, generation) in hung {
             self.hang_end(&session_id, generation);
         }
-        self.record("world", None, "quiet period: faults off".into());
+        self.record(Actor::World, None, TypedEvent::QuietPeriod);
     }
 }

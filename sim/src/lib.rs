@@ -32,10 +32,12 @@ pub mod clock;
 pub mod env;
 pub mod faults;
 pub mod inject;
-pub mod ledger;
+pub mod provider;
 pub mod runtime;
 pub mod scheduler;
 pub mod tape;
-pub mod trace;
 pub mod workload;
+
+/// The record a world keeps lives in clawsim-oracle, shared with the real-Docker world.
+pub use clawsim_oracle::{ledger, trace};
 pub mod world;

@@ -33,6 +33,8 @@ use clawsim_core::inspect::snapshot_session;
 use clawsim_core::runner::AgentRunner;
 use clawsim_core::runtime::ContainerSpec;
 use clawsim_core::{Env, SessionPaths};
+use clawsim_oracle::event::{Actor, Event as TypedEvent};
+use clawsim_oracle::properties::{Bounds, RunRecord};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -192,6 +194,15 @@ pub mod profile_by_name {
     }
 }
 
+/// A storage fault armed in SimFs: its kind, the SimFs counter of its firings, and that
+/// counter's value when it was armed.
+#[derive(Debug, Clone)]
+pub struct ArmedStorageFault {
+    pub kind: &'static str,
+    pub fired_counter: &'static str,
+    pub fired_before: u64,
+}
+
 /// What a run produced.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunOutcome {
@@ -209,6 +220,40 @@ pub struct RunOutcome {
     pub sim_ms: i64,
     /// Problems of the world itself (setup failed, step bound hit); empty for a sound run.
     pub errors: Vec<String>,
+    /// The host's settings the world ran with.
+    #[serde(skip, default = "sim_host_config")]
+    pub host_config: HostConfig,
+    /// The world's timings.
+    pub timing: Timing,
+}
+
+impl RunOutcome {
+    /// The run as the checkers read it.
+    pub fn record(&self) -> RunRecord<'_> {
+        let runner = RunnerConfig::new(SessionPaths::new("/"));
+        RunRecord {
+            events: self.trace.events(),
+            ledger: &self.ledger,
+            sim_ms: self.sim_ms,
+            errors: &self.errors,
+            host: self.host_config.clone(),
+            bounds: Bounds {
+                poll_interval_idle_ms: runner.poll_interval_idle_ms,
+                query_idle_timeout_ms: runner.query_idle_timeout_ms,
+                container_start_ms_max: self.timing.container_start_ms_max,
+                channel_latency_ms_max: self.timing.channel.latency_ms_max,
+            },
+        }
+    }
+}
+
+/// The host's settings in a simulated world: the protocol's defaults, with the world's admin.
+pub fn sim_host_config() -> HostConfig {
+    let mut host_config = HostConfig::new(DATA_DIR);
+    host_config
+        .agent_env
+        .insert("CLAWSIM_ADMIN_USER_ID".into(), ADMIN_USER_ID.into());
+    host_config
 }
 
 /// Runs one world to its end and returns its trace and ledger.
@@ -320,7 +365,9 @@ pub(crate) struct World {
     pub fault_counts: BTreeMap<String, u64>,
     pub counters: BTreeMap<String, u64>,
     /// Steps so far by actor (the `steps.*` counters at the end).
-    pub steps_by_actor: BTreeMap<String, u64>,
+    pub steps_by_actor: BTreeMap<Actor, u64>,
+    /// What the provider boundary saw during the current runner step.
+    pub provider_log: crate::provider::ProviderLog,
     pub errors: Vec<String>,
     pub start_ms: i64,
     pub end_ms: i64,
@@ -343,6 +390,12 @@ pub(crate) struct World {
     pub armed_scripts: Vec<(&'static str, String)>,
     /// The downtime of a power cut armed in SimFs and not fired yet.
     pub armed_power_cut: Option<i64>,
+    /// Storage faults armed in SimFs and not yet seen firing, in the order armed.
+    pub armed_storage: Vec<ArmedStorageFault>,
+    /// The trace step the current dispatch started at, and the last step of either side's
+    /// actors recorded since: the step a fault that fires now struck in.
+    pub dispatch_first_step: u64,
+    pub last_side_step: Option<u64>,
     /// Power cuts SimFs has reported firing so far.
     pub power_cuts_seen: u64,
     /// Session folders whose outbound.db has been declared the container side's.
@@ -396,10 +449,7 @@ impl World {
             Some(tape) => Box::new(ChoiceTape::new(tape.clone())),
             None => Box::new(SeededChoices::new(rng.fork("choices"))),
         };
-        let mut host_config = HostConfig::new(DATA_DIR);
-        host_config
-            .agent_env
-            .insert("CLAWSIM_ADMIN_USER_ID".into(), ADMIN_USER_ID.into());
+        let host_config = sim_host_config();
         let host_env = Rc::new(SimEnv::new(
             Side::Host,
             fs.clone(),
@@ -420,6 +470,7 @@ impl World {
             fault_counts: BTreeMap::new(),
             counters: BTreeMap::new(),
             steps_by_actor: BTreeMap::new(),
+            provider_log: Default::default(),
             errors: Vec::new(),
             start_ms,
             end_ms,
@@ -437,6 +488,9 @@ impl World {
             start_faults: Vec::new(),
             armed_scripts: Vec::new(),
             armed_power_cut: None,
+            armed_storage: Vec::new(),
+            dispatch_first_step: 0,
+            last_side_step: None,
             power_cuts_seen: 0,
             declared_writers: BTreeSet::new(),
             backlog: Vec::new(),
@@ -459,16 +513,14 @@ impl World {
         self.schedule(at_ms, event);
     }
 
-    /// Records one step in the trace and counts it for its actor.
-    pub fn record(&mut self, actor: &str, session: Option<&str>, what: String) {
-        match self.steps_by_actor.get_mut(actor) {
-            Some(steps) => *steps += 1,
-            None => {
-                self.steps_by_actor.insert(actor.to_string(), 1);
-            }
+    /// Records one typed event in the trace and counts it for its actor.
+    pub fn record(&mut self, actor: Actor, session: Option<&str>, event: TypedEvent) {
+        *self.steps_by_actor.entry(actor).or_default() += 1;
+        if actor.side().is_some() {
+            self.last_side_step = Some(self.trace.steps());
         }
         let now = self.now_ms();
-        self.trace.record(now, actor, session, what);
+        self.trace.record(now, actor, session, event);
     }
 
     /// Charges the I/O delays a step accumulated on SimFs (a slow disk) to true time.
@@ -526,9 +578,11 @@ impl World {
                 self.errors.push(what);
                 break;
             }
+            self.dispatch_first_step = self.trace.steps();
             self.dispatch(event);
             self.charge_io_delay();
             self.check_power_cut();
+            self.check_armed_storage();
         }
     }
 
@@ -555,18 +609,17 @@ impl World {
         }
         self.host = Some(host);
         self.host_incarnation = 1;
-        let what = format!(
-            "setup: seed {} profile {} start {} chats {} messages {} faults {} active {} ms quiet {} ms",
-            self.config.seed,
-            self.config.profile,
-            clawsim_core::time::format_instant(self.start_ms),
-            self.config.workload.chats.len(),
-            self.config.workload.messages.len(),
-            self.config.faults.faults.len(),
-            self.config.active_ms,
-            self.config.quiet_ms,
-        );
-        self.record("world", None, what);
+        let setup = TypedEvent::Setup {
+            seed: self.config.seed,
+            profile: self.config.profile.to_string(),
+            start: clawsim_core::time::format_instant(self.start_ms),
+            chats: self.config.workload.chats.len(),
+            messages: self.config.workload.messages.len(),
+            faults: self.config.faults.faults.len(),
+            active_ms: self.config.active_ms,
+            quiet_ms: self.config.quiet_ms,
+        };
+        self.record(Actor::World, None, setup);
         self.schedule_timers();
         for index in 0..self.config.workload.messages.len() {
             let message = &self.config.workload.messages[index];
@@ -678,13 +731,16 @@ impl World {
         self.passes.clear();
         self.containers.clear();
         for (actor, steps) in std::mem::take(&mut self.steps_by_actor) {
-            self.counters.insert(format!("steps.{actor}"), steps);
+            self.counters
+                .insert(format!("steps.{}", actor.name()), steps);
         }
         for (name, value) in self.fs.counters() {
             self.counters.insert(format!("fs.{name}"), value);
         }
         let sim_ms = self.now_ms() - self.start_ms;
         RunOutcome {
+            host_config: self.host_config.clone(),
+            timing: self.config.timing,
             seed: self.config.seed,
             profile: self.config.profile.name().to_string(),
             trace_hash: self.trace.hash(),

@@ -7,6 +7,7 @@
 //! models, and the message still ends answered once and delivered. A failure here is either the
 //! world modelling the fault wrongly or a finding about the core.
 
+use clawsim_oracle::event::Event;
 use clawsim_sim::faults::{Fault, FaultPlan, FaultSide, PlannedFault};
 use clawsim_sim::fs::MountProfile;
 use clawsim_sim::ledger::SendOutcome;
@@ -49,14 +50,18 @@ fn at(at_ms: i64, fault: Fault) -> PlannedFault {
     PlannedFault { at_ms, fault }
 }
 
-/// Trace lines (`what`) of `actor` containing `text`.
-fn steps_with(outcome: &RunOutcome, actor: &str, text: &str) -> usize {
+/// Recorded events for which `matches` holds.
+fn steps_with(outcome: &RunOutcome, matches: impl Fn(&Event) -> bool) -> usize {
     outcome
         .trace
         .events()
         .iter()
-        .filter(|e| e.actor == actor && e.what.contains(text))
+        .filter(|e| matches(&e.event))
         .count()
+}
+
+fn presumed_dead(event: &Event) -> bool {
+    matches!(event, Event::Swept { facts } if facts.presumed_dead)
 }
 
 /// The only inbound row of the only session.
@@ -87,7 +92,7 @@ fn a_container_killed_mid_turn_is_replaced_and_the_message_answered_once() {
         5 * 60_000,
     );
     assert_eq!(outcome.fault_counts.get("container-killed"), Some(&1));
-    assert!(steps_with(&outcome, "runtime", "container running") >= 2);
+    assert!(steps_with(&outcome, |e| *e == Event::ContainerRunning) >= 2);
     let message = the_message(&outcome);
     assert_eq!(message.status, "completed");
     assert_eq!(replies_quoting(&outcome, "m0 hello").len(), 1);
@@ -108,8 +113,8 @@ fn a_hung_container_is_presumed_dead_killed_and_its_message_retried() {
         )],
         25 * 60_000,
     );
-    assert!(steps_with(&outcome, "sweep", "presumed_dead: true") >= 1);
-    assert!(steps_with(&outcome, "runtime", "container killed") >= 1);
+    assert!(steps_with(&outcome, presumed_dead) >= 1);
+    assert!(steps_with(&outcome, |e| *e == Event::ContainerKilled) >= 1);
     let message = the_message(&outcome);
     assert_eq!(message.status, "completed");
     assert_eq!(message.tries, 1);
@@ -204,11 +209,7 @@ fn a_skewed_container_clock_does_not_make_a_long_turn_look_dead() {
             20 * 60_000,
         );
         let outcome = run_world(config);
-        assert_eq!(
-            steps_with(&outcome, "sweep", "presumed_dead: true"),
-            0,
-            "{profile}"
-        );
+        assert_eq!(steps_with(&outcome, presumed_dead), 0, "{profile}");
         let message = the_message(&outcome);
         assert_eq!(
             (message.status.as_str(), message.tries),
@@ -228,8 +229,24 @@ fn a_duplicate_wake_steps_the_runner_once_more_without_doubling_its_schedule() {
         vec![at(10_000, Fault::DuplicateWake)],
         3 * 60_000,
     );
-    assert_eq!(steps_with(&doubled, "runner", "duplicate wake"), 1);
-    let polls = |o: &RunOutcome| steps_with(o, "runner", "poll");
+    let duplicate = |e: &Event| {
+        matches!(
+            e,
+            Event::Polled {
+                duplicate: true,
+                ..
+            } | Event::PollFailed {
+                duplicate: true,
+                ..
+            }
+        )
+    };
+    assert_eq!(steps_with(&doubled, duplicate), 1);
+    let polls = |o: &RunOutcome| {
+        steps_with(o, |e| {
+            matches!(e, Event::Polled { .. } | Event::PollFailed { .. })
+        })
+    };
     // One extra poll, give or take the schedule shifting by the extra step's timing.
     assert!(polls(&doubled).abs_diff(polls(&plain)) <= 2);
     assert_eq!(replies_quoting(&doubled, "m0 hello").len(), 1);

@@ -13,10 +13,10 @@
 
 use super::evidence::{token_of, Evidence};
 use super::{Found, Property, Verdict};
+use crate::fault::FaultSide;
+use crate::time::parse_instant;
 use clawsim_core::inspect::SessionSnapshot;
 use clawsim_core::model::{kind, status, InboundRow};
-use clawsim_core::time::parse_instant;
-use clawsim_sim::faults::FaultSide;
 use serde_json::Value;
 use std::collections::BTreeMap;
 

@@ -3,7 +3,7 @@
 //! A checker never asks the core what it did: it reads the world's [`Ledger`] (what the users
 //! sent and when the host accepted it, what the channel received, every fault with its time,
 //! integrity checks after crashes, SimFs's single-writer record and its maybe-durable syncs),
-//! the trace (which actor ran when), and the DBs as a read-only connection found them after the
+//! the typed events (which actor did what, when), and the DBs as a read-only connection found them after the
 //! quiet period. The core's own memory (its watermarks, its counters) is never consulted.
 //!
 //! Two kinds of check: the **online** ones ([`online`]) replay the run's evidence in time order
@@ -27,9 +27,37 @@ mod tasks;
 
 pub use evidence::{token_of, Evidence, RunningContainers, ANSWER_PREFIX};
 
-use clawsim_sim::world::RunOutcome;
+use crate::ledger::Ledger;
+use crate::trace::TraceEvent;
+use clawsim_core::config::HostConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// One run as the checkers see it: its typed events, its ledger, and the settings the world
+/// ran the protocol with. Both worlds build one of these; nothing else reaches a checker.
+pub struct RunRecord<'a> {
+    /// Every typed event, in the order the world recorded them.
+    pub events: &'a [TraceEvent],
+    pub ledger: &'a Ledger,
+    /// How long the run covered, ms.
+    pub sim_ms: i64,
+    /// Problems of the world itself (setup failed, a step bound hit); empty for a sound run.
+    pub errors: &'a [String],
+    /// The host's settings as the world ran it.
+    pub host: HostConfig,
+    /// The world's own timings that bound how promptly things can happen.
+    pub bounds: Bounds,
+}
+
+/// Timings of a world that bound how long a due message may wait: the agent-runner's idle
+/// poll and its turn's idle end, the slowest container start and channel send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bounds {
+    pub poll_interval_idle_ms: i64,
+    pub query_idle_timeout_ms: i64,
+    pub container_start_ms_max: i64,
+    pub channel_latency_ms_max: i64,
+}
 
 /// One property of PROTOCOL §9.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -206,7 +234,7 @@ impl Found {
 }
 
 /// When the platform first received an answer quoting each workload message, by index.
-pub fn first_answers(outcome: &RunOutcome) -> BTreeMap<usize, i64> {
+pub fn first_answers(outcome: &RunRecord) -> BTreeMap<usize, i64> {
     let evidence = Evidence::new(outcome);
     (0..outcome.ledger.sent.len())
         .filter_map(|index| {
@@ -221,7 +249,7 @@ pub fn first_answers(outcome: &RunOutcome) -> BTreeMap<usize, i64> {
 }
 
 /// Judges every property of §9 over one run.
-pub fn check(outcome: &RunOutcome) -> Verdict {
+pub fn check(outcome: &RunRecord) -> Verdict {
     let evidence = Evidence::new(outcome);
     let mut verdict = Verdict::default();
     for property in Property::ALL {

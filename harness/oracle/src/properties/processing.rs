@@ -15,9 +15,9 @@
 
 use super::evidence::Evidence;
 use super::{Found, Property, Verdict};
+use crate::fault::FaultSide;
+use crate::time::parse_instant;
 use clawsim_core::model::status;
-use clawsim_core::time::parse_instant;
-use clawsim_sim::faults::FaultSide;
 
 /// How far a presumed-dead container's last poll may be inside the stale window: one sweep
 /// interval (the host sees an mtime change at its next sweep) plus a mount's stale caches.

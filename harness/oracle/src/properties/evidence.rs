@@ -1,22 +1,22 @@
 //! The evidence of one run, indexed once for every checker: sessions by id, channel receipts
-//! by row, workload tokens, faults, and the few facts only the trace holds (sends that finished
-//! after their host died, sweeps that presumed a container dead, the agent-runner's polls).
+//! by row, workload tokens, faults, and the facts only the typed events hold (sends that
+//! finished after their host died, sweeps that presumed a container dead, the agent-runner's
+//! polls). Events are matched by variant and field, never by their text.
 //!
 //! Messages are recognised by their token, the first word of each workload text (`m7`): the
 //! mock provider's default answer quotes the first 100 characters of its prompt, so an answer
 //! is attributed to a message by its text, not by the core's `in_reply_to`.
 
-use clawsim_core::config::{HostConfig, RunnerConfig};
+use super::RunRecord;
+use crate::event::{Event, FaultEffect};
+use crate::fault::{Fault, FaultSide};
+use crate::ledger::{ChannelSend, FaultRecord, Ledger, MaybeDurableRecord};
+use crate::time::{is_due, parse_instant};
+use crate::trace::TraceEvent;
+use clawsim_core::config::HostConfig;
 use clawsim_core::inspect::SessionSnapshot;
 use clawsim_core::model::{parse_content, text_of};
 use clawsim_core::runner::mock::{Directive, MockScript};
-use clawsim_core::time::{is_due, parse_instant};
-use clawsim_core::SessionPaths;
-use clawsim_sim::faults::FaultSide;
-use clawsim_sim::inject::POWER_CUT_FIRED;
-use clawsim_sim::ledger::{ChannelSend, FaultRecord, Ledger, MaybeDurableRecord};
-use clawsim_sim::trace::TraceEvent;
-use clawsim_sim::world::{RunOutcome, Timing, DATA_DIR};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -25,10 +25,10 @@ pub const ANSWER_PREFIX: &str = "Mock response to: ";
 
 /// Everything the checkers read, indexed.
 pub struct Evidence<'a> {
-    pub outcome: &'a RunOutcome,
+    pub outcome: &'a RunRecord<'a>,
     pub ledger: &'a Ledger,
-    /// The host's settings as the world runs it (protocol defaults).
-    pub host: HostConfig,
+    /// The host's settings as the world ran it.
+    pub host: &'a HostConfig,
     /// The host's clock at the end, for "due".
     pub now_ms: i64,
     /// Readable sessions, by id.
@@ -65,8 +65,8 @@ pub struct Answer {
 
 impl<'a> Evidence<'a> {
     /// Indexes `outcome`.
-    pub fn new(outcome: &'a RunOutcome) -> Self {
-        let ledger = &outcome.ledger;
+    pub fn new(outcome: &'a RunRecord<'a>) -> Self {
+        let ledger = outcome.ledger;
         let snapshots = ledger
             .final_state
             .sessions
@@ -76,7 +76,7 @@ impl<'a> Evidence<'a> {
         let mut evidence = Self {
             outcome,
             ledger,
-            host: HostConfig::new(DATA_DIR),
+            host: &outcome.host,
             now_ms: ledger.final_state.host_now_ms,
             snapshots,
             answers: BTreeMap::new(),
@@ -87,7 +87,7 @@ impl<'a> Evidence<'a> {
             send_steps: BTreeMap::new(),
         };
         evidence.index_answers();
-        evidence.index_trace(outcome.trace.events());
+        evidence.index_events(outcome.events);
         evidence
     }
 
@@ -126,55 +126,46 @@ impl<'a> Evidence<'a> {
         }
     }
 
-    fn index_trace(&mut self, events: &[TraceEvent]) {
+    fn index_events(&mut self, events: &[TraceEvent]) {
         let mut running = RunningContainers::default();
         // Rows sent whose `delivered` record failed, not sent again since.
         let mut unrecorded: BTreeMap<String, i64> = BTreeMap::new();
-        for event in events {
-            let session = event.session.as_deref().unwrap_or("");
-            match event.actor.as_str() {
-                "delivery" => {
-                    if let Some(id) = unrecorded_send(&event.what) {
-                        unrecorded.insert(id.to_string(), event.at_ms);
-                    }
+        for recorded in events {
+            let session = recorded.session.as_deref().unwrap_or("");
+            let at_ms = recorded.at_ms;
+            match &recorded.event {
+                Event::RecordFailed { row, .. } => {
+                    unrecorded.insert(row.clone(), at_ms);
                 }
-                "world" if event.what.starts_with("host started") => {
+                Event::HostStarted { .. } => {
                     // The host died between those sends and their records: the new one cannot
                     // know they were sent, the one duplicate the protocol allows.
                     self.orphaned_sends.extend(std::mem::take(&mut unrecorded));
                 }
-                "channel" => {
-                    if let Some(id) = orphaned_send(&event.what) {
-                        self.orphaned_sends.insert((id.to_string(), event.at_ms));
+                Event::SendFinished {
+                    row,
+                    host_alive,
+                    reached,
+                    ..
+                } => {
+                    if !host_alive && *reached {
+                        self.orphaned_sends.insert((row.clone(), at_ms));
                     }
-                    if let Some(id) = sent_row(&event.what) {
-                        unrecorded.remove(id);
-                        self.send_steps
-                            .insert((id.to_string(), event.at_ms), event.step);
-                    }
+                    unrecorded.remove(row);
+                    self.send_steps.insert((row.clone(), at_ms), recorded.step);
                 }
-                "router" => {
-                    if let Some(index) = routed_index(&event.what) {
-                        self.routed_steps.insert(index, event.step);
-                    }
+                Event::MessageRouted { index, .. } => {
+                    self.routed_steps.insert(*index, recorded.step);
                 }
-                "sweep" if event.what.contains("presumed_dead: true") => {
-                    self.presumed_dead.push((session.to_string(), event.at_ms));
+                Event::Swept { facts } if facts.presumed_dead => {
+                    self.presumed_dead.push((session.to_string(), at_ms));
                 }
-                "runner" if is_live_runner_step(&event.what) => {
-                    self.seen(session, event.at_ms, true);
-                }
-                "runtime" => {
-                    for (dead, alive) in running.runtime(session, &event.what) {
-                        self.seen(&dead, event.at_ms, alive);
+                event if event.shows_live_runner() => self.seen(session, at_ms, true),
+                event => {
+                    for (who, alive) in running.observe(session, event) {
+                        self.seen(&who, at_ms, alive);
                     }
                 }
-                "faults" => {
-                    for dead in running.fault(&event.what) {
-                        self.seen(&dead, event.at_ms, false);
-                    }
-                }
-                _ => {}
             }
         }
     }
@@ -204,7 +195,7 @@ impl<'a> Evidence<'a> {
     /// True when some clock fault struck the given side (any side when `None`).
     pub fn clock_faulted(&self, side: Option<FaultSide>) -> bool {
         self.applied_faults().any(|f| {
-            let clock = f.kind == "clock-skew" || f.kind == "clock-step";
+            let clock = matches!(f.fault, Fault::ClockSkew { .. } | Fault::ClockStep { .. });
             clock && side.is_none_or(|side| fault_side(f) == Some(side))
         })
     }
@@ -224,14 +215,13 @@ impl<'a> Evidence<'a> {
     /// The longest a due message may wait on a healthy session before its first answer or ack:
     /// one sweep, one poll, a container start, a turn's idle end, a delivery pass and a send.
     pub fn prompt_bound_ms(&self) -> i64 {
-        let runner = RunnerConfig::new(SessionPaths::new("/"));
-        let timing = Timing::default();
+        let bounds = &self.outcome.bounds;
         self.host.sweep_interval_ms
-            + runner.poll_interval_idle_ms
-            + timing.container_start_ms_max
-            + runner.query_idle_timeout_ms
+            + bounds.poll_interval_idle_ms
+            + bounds.container_start_ms_max
+            + bounds.query_idle_timeout_ms
             + self.host.delivery_fast_interval_ms
-            + timing.channel.latency_ms_max
+            + bounds.channel_latency_ms_max
             + 1_000
     }
 
@@ -242,17 +232,14 @@ impl<'a> Evidence<'a> {
         let run_ms = self.outcome.sim_ms.max(0);
         let pushed: i64 = self
             .applied_faults()
-            .filter_map(|f| serde_json::from_str::<Value>(&f.detail).ok())
-            .map(|detail| {
-                let field =
-                    |name: &str| detail.get(name).and_then(Value::as_i64).unwrap_or(0).abs();
-                match detail.get("kind").and_then(Value::as_str) {
-                    Some("clock-skew") => {
-                        field("offset_ms") + field("drift_ppm") * run_ms / 1_000_000
-                    }
-                    Some("clock-step") => field("delta_ms"),
-                    _ => 0,
-                }
+            .map(|f| match f.fault {
+                Fault::ClockSkew {
+                    offset_ms,
+                    drift_ppm,
+                    ..
+                } => offset_ms.abs() + drift_ppm.abs() * run_ms / 1_000_000,
+                Fault::ClockStep { delta_ms, .. } => delta_ms.abs(),
+                _ => 0,
             })
             .sum();
         self.prompt_bound_ms() + pushed
@@ -364,37 +351,6 @@ pub fn quoted_prompt(content: &Value) -> Option<String> {
     text.strip_prefix(ANSWER_PREFIX).map(str::to_string)
 }
 
-/// The row id of a trace line saying a send finished after its host died and reached the
-/// platform.
-fn orphaned_send(what: &str) -> Option<&str> {
-    let rest = what.strip_prefix("send ")?;
-    let (id, tail) = rest.split_once(' ')?;
-    tail.contains("after its host died (reached: true)")
-        .then_some(id)
-}
-
-/// The row id of a trace line saying the host sent a row but failed to record it.
-fn unrecorded_send(what: &str) -> Option<&str> {
-    let rest = what.strip_prefix("record of ")?;
-    let (id, tail) = rest.split_once(' ')?;
-    tail.starts_with("failed").then_some(id)
-}
-
-/// The row id of a trace line of a completed send (`sent <id>`, `send <id> finished …`).
-fn sent_row(what: &str) -> Option<&str> {
-    let rest = what
-        .strip_prefix("sent ")
-        .or_else(|| what.strip_prefix("send "))?;
-    rest.split_whitespace().next()
-}
-
-/// The workload index of a trace line `m<index> routed as …`.
-fn routed_index(what: &str) -> Option<usize> {
-    let (token, rest) = what.split_once(' ')?;
-    rest.starts_with("routed as").then_some(())?;
-    token.strip_prefix('m')?.parse().ok()
-}
-
 /// Containers up (running, possibly paused) as the trace tells, in session order: the set the
 /// world picks a kill's or a pause's victim from.
 #[derive(Default)]
@@ -403,48 +359,52 @@ pub struct RunningContainers {
 }
 
 impl RunningContainers {
-    /// A runtime trace line of `session`: who went down (`false`) or came back (`true`).
-    pub fn runtime(&mut self, session: &str, what: &str) -> Vec<(String, bool)> {
-        if what == "container running" {
-            self.up.insert(session.to_string());
-            return Vec::new();
-        }
-        if what == "container resumed" {
-            return vec![(session.to_string(), true)];
-        }
-        let ended = what.starts_with("container exited")
-            || what.starts_with("container killed")
-            || what.starts_with("container stopped")
-            || what.starts_with("container failed");
-        if ended {
-            self.up.remove(session);
-            return vec![(session.to_string(), false)];
-        }
-        Vec::new()
-    }
-
-    /// A fault trace line (the fault as JSON): the sessions whose agent it stopped.
-    pub fn fault(&mut self, what: &str) -> Vec<String> {
-        if what == POWER_CUT_FIRED {
-            return std::mem::take(&mut self.up).into_iter().collect();
-        }
-        let Ok(fault) = serde_json::from_str::<Value>(what) else {
-            return Vec::new();
-        };
-        match fault.get("kind").and_then(Value::as_str) {
-            Some("machine-crash") => std::mem::take(&mut self.up).into_iter().collect(),
-            Some(kind @ ("container-killed" | "container-hung")) => {
-                let pick = fault.get("pick").and_then(Value::as_u64).unwrap_or(0);
-                let victim = self.pick(pick);
-                if kind == "container-killed" {
-                    if let Some(victim) = &victim {
-                        self.up.remove(victim);
-                    }
-                }
-                victim.into_iter().collect()
+    /// An event of `session`: whose agent went down (`false`) or came back (`true`).
+    pub fn observe(&mut self, session: &str, event: &Event) -> Vec<(String, bool)> {
+        match event {
+            Event::ContainerRunning => {
+                self.up.insert(session.to_string());
+                Vec::new()
+            }
+            Event::ContainerResumed => vec![(session.to_string(), true)],
+            Event::ContainerExited { .. }
+            | Event::ContainerKilled
+            | Event::ContainerStopped
+            | Event::ContainerStartFailed => {
+                self.up.remove(session);
+                vec![(session.to_string(), false)]
+            }
+            Event::PowerCutFired { .. } => self.all_down(),
+            Event::Fault { fault, effect } if *effect != FaultEffect::Skipped => {
+                self.fault_struck(fault)
             }
             _ => Vec::new(),
         }
+    }
+
+    /// A fault that struck: the agents it stopped.
+    fn fault_struck(&mut self, fault: &Fault) -> Vec<(String, bool)> {
+        match *fault {
+            Fault::MachineCrash { .. } => self.all_down(),
+            Fault::ContainerKilled { pick } => {
+                let victim = self.pick(pick);
+                if let Some(victim) = &victim {
+                    self.up.remove(victim);
+                }
+                victim.into_iter().map(|v| (v, false)).collect()
+            }
+            Fault::ContainerHung { pick, .. } => {
+                self.pick(pick).into_iter().map(|v| (v, false)).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn all_down(&mut self) -> Vec<(String, bool)> {
+        std::mem::take(&mut self.up)
+            .into_iter()
+            .map(|s| (s, false))
+            .collect()
     }
 
     /// The `pick`-th running container, modulo their number.
@@ -462,18 +422,16 @@ impl RunningContainers {
     }
 }
 
-/// A runner step that shows a live agent (it polled, so it touched its heartbeat).
-fn is_live_runner_step(what: &str) -> bool {
-    let what = what.strip_prefix("duplicate wake: ").unwrap_or(what);
-    what.starts_with("poll, next in") || what == "agent-runner started"
-}
-
 /// The side a fault record names in its detail, if it names one.
 pub fn fault_side(record: &FaultRecord) -> Option<FaultSide> {
-    let detail: Value = serde_json::from_str(&record.detail).ok()?;
-    match detail.get("side")?.as_str()? {
-        "host" => Some(FaultSide::Host),
-        "container" => Some(FaultSide::Container),
+    match record.fault {
+        Fault::FsyncError { side }
+        | Fault::DiskFull { side, .. }
+        | Fault::SqliteBusy { side }
+        | Fault::SlowDisk { side, .. }
+        | Fault::ClockSkew { side, .. }
+        | Fault::ClockStep { side, .. } => Some(side),
+        Fault::PowerCut { counted_on, .. } => counted_on,
         _ => None,
     }
 }
@@ -519,31 +477,20 @@ mod tests {
     #[test]
     fn a_power_cut_that_fires_stops_every_container() {
         let mut running = RunningContainers::default();
-        running.runtime("s1", "container running");
-        running.runtime("s2", "container running");
-        assert_eq!(
-            running.fault(r#"{"kind":"power-cut","after_ops":25}"#),
-            Vec::<String>::new()
-        );
-        assert_eq!(running.fault(POWER_CUT_FIRED), vec!["s1", "s2"]);
+        running.observe("s1", &Event::ContainerRunning);
+        running.observe("s2", &Event::ContainerRunning);
+        let armed = Event::Fault {
+            fault: Fault::PowerCut {
+                after_ops: 25,
+                down_ms: 1,
+                counted_on: None,
+            },
+            effect: FaultEffect::Armed,
+        };
+        assert!(running.observe("", &armed).is_empty());
+        let fired = Event::PowerCutFired { struck_in: Some(7) };
+        let down = running.observe("", &fired);
+        assert_eq!(down, vec![("s1".into(), false), ("s2".into(), false)]);
         assert!(running.sessions().is_empty());
-    }
-
-    #[test]
-    fn failed_record_lines_name_their_row() {
-        let line = "record of out-1 failed: /data/inbound.db: disk I/O error";
-        assert_eq!(unrecorded_send(line), Some("out-1"));
-        assert_eq!(unrecorded_send("sent out-1"), None);
-    }
-
-    #[test]
-    fn orphaned_send_lines_name_their_row() {
-        let line = "send out-1 finished after its host died (reached: true)";
-        assert_eq!(orphaned_send(line), Some("out-1"));
-        assert_eq!(
-            orphaned_send("send out-1 finished after its host died (reached: false)"),
-            None
-        );
-        assert_eq!(orphaned_send("sent out-1"), None);
     }
 }

@@ -1,11 +1,12 @@
 //! The ledger: what happened at the edges of the world, recorded independently of the core.
 //!
-//! The harness's checkers judge the protocol from this record, never from the core's own
+//! The checkers judge the protocol from this record, never from the core's own
 //! bookkeeping: what the users sent and when the host accepted it, every send the channel saw
 //! (and whether it got through), the answers users gave, every fault with its time, the
 //! integrity of every DB after each crash, and at the end both DBs of every session read
 //! through a read-only connection. All of it is plain serde data.
 
+use crate::fault::Fault;
 use clawsim_core::inspect::SessionSnapshot;
 use clawsim_core::model::Route;
 use serde::{Deserialize, Serialize};
@@ -72,14 +73,20 @@ pub struct AnswerRecord {
     pub message_id: Option<String>,
 }
 
-/// A fault as it struck.
+/// A fault as its time came.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaultRecord {
     pub at_ms: i64,
-    pub kind: String,
+    pub fault: Fault,
     /// False when it found nothing to act on (and was not counted).
     pub applied: bool,
-    pub detail: String,
+}
+
+impl FaultRecord {
+    /// The fault's kind (`host-crash`, ...).
+    pub fn kind(&self) -> &'static str {
+        self.fault.kind()
+    }
 }
 
 /// `PRAGMA integrity_check` of one file at one moment.

@@ -1,0 +1,133 @@
+//! Faults as data: what can go wrong in a run, named the same way in both worlds.
+//!
+//! The simulator plans and injects these; the Docker suite injects the ones a real engine can
+//! (kills, pauses, host restarts) and records them with the same names, so one checker reads
+//! both worlds' faults.
+
+use serde::{Deserialize, Serialize};
+
+/// Which side a clock or storage fault hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultSide {
+    Host,
+    Container,
+}
+
+/// One thing that goes wrong.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Fault {
+    /// `docker kill` of a running container (the `pick`-th running one, modulo their number).
+    ContainerKilled { pick: u64 },
+    /// A running container stops making progress (`docker pause`) for `duration_ms`.
+    ContainerHung { pick: u64, duration_ms: i64 },
+    /// The next container start takes `extra_ms` longer.
+    ContainerSlowStart { extra_ms: i64 },
+    /// The next container start fails.
+    ContainerStartFails,
+    /// The host process dies and is restarted after `down_ms`.
+    HostCrash { down_ms: i64 },
+    /// The machine loses power between two steps: every process dies, unsynced writes are
+    /// lost or torn.
+    MachineCrash { down_ms: i64 },
+    /// The machine loses power in the middle of the `after_ops`-th next mutating disk operation
+    /// (inside a commit, between its journal sync and its DB write, ...) of `counted_on`'s side,
+    /// or of either side when it is absent.
+    PowerCut {
+        after_ops: u32,
+        down_ms: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        counted_on: Option<FaultSide>,
+    },
+    /// The side's next fsync fails; what it was syncing may or may not be durable.
+    FsyncError { side: FaultSide },
+    /// The side's next `ops` writes that grow a file fail with "disk full".
+    DiskFull { side: FaultSide, ops: u32 },
+    /// The side's next lock acquisition is refused (SQLITE_BUSY; its busy handler retries).
+    SqliteBusy { side: FaultSide },
+    /// The side's next `ops` disk operations each cost `delay_ms` of simulated time.
+    SlowDisk {
+        side: FaultSide,
+        delay_ms: i64,
+        ops: u32,
+    },
+    /// The next `sends` channel sends take `extra_ms` longer.
+    ChannelSlow { extra_ms: i64, sends: u32 },
+    /// The next `sends` channel sends fail transiently.
+    ChannelTransient { sends: u32 },
+    /// The next `sends` channel sends are refused for good.
+    ChannelPermanent { sends: u32 },
+    /// The next workload message makes the provider think `think_ms` before answering.
+    ProviderSlow { think_ms: i64 },
+    /// The next workload message gets no answer at all from the provider.
+    ProviderSilent,
+    /// The provider errors on the next workload message (`fatal`: not retryable).
+    ProviderError { fatal: bool },
+    /// The provider takes the agent process down with `code` on the next workload message.
+    ProviderExit { code: i32 },
+    /// One side's clock is offset and drifts from now on.
+    ClockSkew {
+        side: FaultSide,
+        offset_ms: i64,
+        drift_ppm: i64,
+    },
+    /// One side's clock jumps by `delta_ms`.
+    ClockStep { side: FaultSide, delta_ms: i64 },
+    /// Every actor that waits is woken once more, now, on top of its own wake-up.
+    DuplicateWake,
+}
+
+/// Every fault kind, in the order [`FaultPlan::generate`] picks from.
+pub const FAULT_KINDS: &[&str] = &[
+    "container-killed",
+    "container-hung",
+    "container-slow-start",
+    "container-start-fails",
+    "host-crash",
+    "machine-crash",
+    "power-cut",
+    "fsync-error",
+    "disk-full",
+    "sqlite-busy",
+    "slow-disk",
+    "channel-slow",
+    "channel-transient",
+    "channel-permanent",
+    "provider-slow",
+    "provider-silent",
+    "provider-error",
+    "provider-exit",
+    "clock-skew",
+    "clock-step",
+    "duplicate-wake",
+];
+
+impl Fault {
+    /// The kind's name, as counted in a run's summary.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::ContainerKilled { .. } => "container-killed",
+            Fault::ContainerHung { .. } => "container-hung",
+            Fault::ContainerSlowStart { .. } => "container-slow-start",
+            Fault::ContainerStartFails => "container-start-fails",
+            Fault::HostCrash { .. } => "host-crash",
+            Fault::MachineCrash { .. } => "machine-crash",
+            Fault::PowerCut { .. } => "power-cut",
+            Fault::FsyncError { .. } => "fsync-error",
+            Fault::DiskFull { .. } => "disk-full",
+            Fault::SqliteBusy { .. } => "sqlite-busy",
+            Fault::SlowDisk { .. } => "slow-disk",
+            Fault::ChannelSlow { .. } => "channel-slow",
+            Fault::ChannelTransient { .. } => "channel-transient",
+            Fault::ChannelPermanent { .. } => "channel-permanent",
+            Fault::ProviderSlow { .. } => "provider-slow",
+            Fault::ProviderSilent => "provider-silent",
+            Fault::ProviderError { .. } => "provider-error",
+            Fault::ProviderExit { .. } => "provider-exit",
+            Fault::ClockSkew { .. } => "clock-skew",
+            Fault::ClockStep { .. } => "clock-step",
+            Fault::DuplicateWake => "duplicate-wake",
+        }
+    }
+}
