@@ -125,6 +125,11 @@ impl NormalPath {
         &self.0
     }
 
+    #[cfg(test)]
+    pub(crate) fn as_path(&self) -> &Path {
+        Path::new(&self.0)
+    }
+
     fn is_root(&self) -> bool {
         &self.0 == "/"
     }
