@@ -5,6 +5,8 @@
 //! whole machine on a bind mount, one per side under virtiofs, where a lock taken by the host
 //! is invisible to the container (the failure mode the single-writer rule exists for).
 
+use super::{MountProfile, Side};
+
 /// A lock level, ordered as SQLite orders them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LockLevel {
@@ -30,6 +32,14 @@ impl LockLevel {
 
 /// Which holders can see each other's locks.
 pub(crate) type LockDomain = u8;
+
+/// The lock domain of `side`: one per side under virtiofs, one for the machine otherwise.
+pub(crate) fn lock_domain(profile: MountProfile, side: Side) -> LockDomain {
+    match profile {
+        MountProfile::Virtiofs => 1 + side.index() as LockDomain,
+        MountProfile::Bind | MountProfile::PowerLoss => 0,
+    }
+}
 
 /// A lock request that conflicts with another holder.
 #[derive(Debug, PartialEq, Eq)]

@@ -58,12 +58,22 @@
 //! [`SimFs::read_counters`]): SQLite's page cache is shared by every connection of the OS
 //! process, so how many reads reach SimFs can depend on other worlds running beside this one.
 
+mod cache;
 mod counters;
+mod digest;
+mod doubt;
+mod error;
+mod faults;
+mod handles;
+mod inode;
 mod locks;
+mod namespace;
 mod pages;
 mod path;
+mod process;
 mod shm;
 pub(crate) mod state;
+mod writers;
 
 pub use locks::LockLevel;
 
@@ -306,7 +316,7 @@ impl Shared {
             .collect();
         let mut state = self.state();
         for (index, at_ms) in stamps {
-            state.maybe_durable[index].at_ms = Some(at_ms);
+            state.stamp_maybe_durable(index, at_ms);
         }
     }
 
@@ -403,7 +413,7 @@ impl SimFs {
 
     /// Longest time a virtiofs side may keep serving a page it fetched (default 1000 ms).
     pub fn set_stale_ms_max(&self, stale_ms_max: i64) {
-        self.shared.state().stale_ms_max = stale_ms_max.max(0);
+        self.shared.state().set_stale_ms_max(stale_ms_max.max(0));
     }
 
     /// Installs the world's clocks: `now(side)` (ms since the epoch on that side's clock) stamps
@@ -565,12 +575,12 @@ impl SimFs {
 
     /// Single-writer violations, e.g. `container opened /s/inbound.db for writing`.
     pub fn violations(&self) -> Vec<String> {
-        self.with_state(|s| s.violations.clone())
+        self.with_state(|s| s.violations().to_vec())
     }
 
     /// Writes left in doubt by fsync errors and power losses (see [`MaybeDurable`]).
     pub fn maybe_durable(&self) -> Vec<MaybeDurable> {
-        self.with_state(|s| s.maybe_durable.clone())
+        self.with_state(|s| s.maybe_durable().to_vec())
     }
 
     /// Declares `side` the only writer of files whose path ends with `path_suffix` (and of their

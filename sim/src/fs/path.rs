@@ -60,6 +60,13 @@ pub(crate) fn normalize_path(path: &Path) -> Cow<'_, NormalPath> {
 /// True when `text` is already in normal form. This runs on every SQLite call that names a
 /// file, so one branch-free pass looks for what an empty, `.` or `..` name shows as (`//`,
 /// `/./`, `/..`), and the names are read one by one only when it finds some (`/a/..b`).
+/// The database a journal or WAL belongs to (any other path is its own database).
+pub(crate) fn database_of(file: &str) -> &str {
+    file.strip_suffix("-journal")
+        .or_else(|| file.strip_suffix("-wal"))
+        .unwrap_or(file)
+}
+
 fn is_normal(text: &str) -> bool {
     match text.as_bytes() {
         b"/" => true,
@@ -118,6 +125,7 @@ impl NormalPath {
         &self.0
     }
 
+    #[cfg(test)]
     pub(crate) fn as_path(&self) -> &Path {
         Path::new(&self.0)
     }
