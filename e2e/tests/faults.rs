@@ -10,6 +10,10 @@
 //!   (15 s) so the pause lands inside it even when the test is starved for seconds between
 //!   seeing the claim and pausing; a pause after the answer would leave nothing to retry.
 //!
+//! Every think here is `active` (an event each second): a query quiet for the 2 s idle timeout
+//! is ended, and one still busy 2 s after that is aborted with no answer, so a silent think
+//! near 4 s races the abort, and a slow machine decides the race.
+//!
 //! - `docker pause` of an idle container, then a message: the agent never claims it, so no
 //!   claim ever goes stale. The host must still find the hung container (its heartbeat stopped
 //!   while due work waits), kill it and start one that answers.
@@ -44,7 +48,7 @@ fn a_container_killed_mid_turn_is_replaced_and_the_message_answered_once() {
     let Some(mut world) = World::start("fault-kill") else {
         return;
     };
-    let marker = world.send("@mock think 4s");
+    let marker = world.send("@mock active; think 4s");
     let session_id = world.session_id();
     wait_claimed(&world, &marker);
     // Inside the think, not inside a write (see recovery.rs for a kill inside one).
@@ -68,7 +72,7 @@ fn a_paused_container_is_presumed_dead_killed_and_the_message_retried_once() {
     let Some(mut world) = World::start("fault-pause") else {
         return;
     };
-    let marker = world.send("@mock think 15s");
+    let marker = world.send("@mock active; think 15s");
     let session_id = world.session_id();
     wait_claimed(&world, &marker);
     world.pause_container(&session_id);
