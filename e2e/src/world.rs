@@ -57,12 +57,17 @@ pub fn docker_image_or_skip(test: &str) -> Option<String> {
 }
 
 /// Short intervals for tests: delivery every 100 ms, sweep every 500 ms, an agent presumed dead
-/// after 3 s without a heartbeat, polls every 100-150 ms, queries ended after 2 s of quiet.
+/// after 10 s without a heartbeat, polls every 100-150 ms, queries ended after 2 s of quiet.
+///
+/// The staleness bound is the one interval a slow machine can break: an agent starved of CPU
+/// or disk for longer misses heartbeats while alive, is presumed dead and its message retried,
+/// which the checks count against a test that injected no fault. 10 s is far beyond any such
+/// stall; the tests that freeze a container on purpose wait for it within their timeouts.
 pub fn tune_for_tests(config: &mut HostConfig) {
     config.delivery_fast_interval_ms = 100;
     config.delivery_slow_interval_ms = 1_000;
     config.sweep_interval_ms = 500;
-    config.stale_after_ms = 3_000;
+    config.stale_after_ms = 10_000;
     config.backoff_base_ms = 500;
     config.send_backoff_base_ms = 100;
     for (name, value) in [
@@ -113,7 +118,11 @@ impl World {
             name: name.to_string(),
             data_dir,
             config,
-            options: DockerOptions::new(image),
+            options: DockerOptions {
+                // An upper bound on one engine call (kill, pause): generous on a busy machine.
+                reply_timeout_ms: 60_000,
+                ..DockerOptions::new(image)
+            },
             host: None,
             inboxes: Vec::new(),
             sent: Vec::new(),

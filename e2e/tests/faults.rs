@@ -6,7 +6,13 @@
 //!   message again: answered exactly once.
 //! - `docker pause` mid-turn: the agent is alive but silent, its heartbeat stops. After
 //!   `stale_after_ms` the host presumes it dead, counts a try, backs off, kills the frozen
-//!   container and a new one answers: exactly once, with `tries = 1`.
+//!   container and a new one answers: exactly once, with `tries = 1`. The turn thinks long
+//!   (15 s) so the pause lands inside it even when the test is starved for seconds between
+//!   seeing the claim and pausing; a pause after the answer would leave nothing to retry.
+//!
+//! Every think here is `active` (an event each second): a query quiet for the 2 s idle timeout
+//! is ended, and one still busy 2 s after that is aborted with no answer, so a silent think
+//! near 4 s races the abort, and a slow machine decides the race.
 //!
 //! - `docker pause` of an idle container, then a message: the agent never claims it, so no
 //!   claim ever goes stale. The host must still find the hung container (its heartbeat stopped
@@ -19,8 +25,9 @@ use clawsim_core::model::status;
 use clawsim_e2e::world::World;
 use std::time::Duration;
 
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
-const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+// Upper bounds only: a passing test never waits them out.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Waits until the message carrying `marker` is claimed (acked `processing`).
 fn wait_claimed(world: &World, marker: &str) {
@@ -41,7 +48,7 @@ fn a_container_killed_mid_turn_is_replaced_and_the_message_answered_once() {
     let Some(mut world) = World::start("fault-kill") else {
         return;
     };
-    let marker = world.send("@mock think 4s");
+    let marker = world.send("@mock active; think 4s");
     let session_id = world.session_id();
     wait_claimed(&world, &marker);
     // Inside the think, not inside a write (see recovery.rs for a kill inside one).
@@ -65,12 +72,11 @@ fn a_paused_container_is_presumed_dead_killed_and_the_message_retried_once() {
     let Some(mut world) = World::start("fault-pause") else {
         return;
     };
-    let marker = world.send("@mock think 3s");
+    let marker = world.send("@mock active; think 15s");
     let session_id = world.session_id();
     wait_claimed(&world, &marker);
-    std::thread::sleep(Duration::from_millis(500));
     world.pause_container(&session_id);
-    // stale_after 3 s, then a backoff of 1 s, then a new container.
+    // stale_after 10 s, then a backoff of 1 s, then a new container that thinks 15 s again.
     world.wait_answer(&marker, ANSWER_TIMEOUT);
     world.wait_settled(SETTLE_TIMEOUT);
     let ledger = world.check();

@@ -77,7 +77,7 @@ fn a_hot_journal_left_by_a_killed_writer_does_not_stall_the_session() {
     let Some(mut world) = World::start("recovery-hot-journal") else {
         return;
     };
-    let marker = world.send("@mock think 3s");
+    let marker = world.send("@mock active; think 3s");
     let session_id = world.session_id();
     world.wait_until("the message claimed", ANSWER_TIMEOUT, |sessions| {
         let acks = &sessions[0].snapshot.acks;

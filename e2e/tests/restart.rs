@@ -134,7 +134,10 @@ fn a_follow_up_whose_turn_already_acted_is_not_replayed_after_the_container_dies
     let hello = world.send("hello");
     world.wait_answer(&hello, ANSWER_TIMEOUT);
     let task = world.marker();
-    world.send(&format!("@mock {}; think 3s", schedule(&task, 1_000)));
+    world.send(&format!(
+        "@mock {}; active; think 3s",
+        schedule(&task, 1_000)
+    ));
     world.wait_until(
         "the follow-up's request written",
         ANSWER_TIMEOUT,

@@ -25,9 +25,10 @@ fn spec(dir: &std::path::Path, env: &[(&str, &str)]) -> ContainerSpec {
     }
 }
 
-/// Polls `state` until it is `want`, at most 20 s.
+/// Polls `state` until it is `want`, at most 120 s (an upper bound: a container starts in about
+/// a second, but a busy machine can make the engine much slower).
 fn wait_state(runtime: &mut DockerRuntime, want: ContainerState) {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(120);
     while runtime.state("sess-rt") != want {
         assert!(
             Instant::now() < deadline,

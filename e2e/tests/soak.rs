@@ -63,7 +63,7 @@ fn random_kills_pauses_and_host_restarts_lose_nothing_and_answer_each_message_on
             markers.push(world.send("soak"));
         } else {
             let think_ms = 1_500 + rng.below(2_000);
-            let marker = world.send(&format!("@mock think {think_ms}ms"));
+            let marker = world.send(&format!("@mock active; think {think_ms}ms"));
             markers.push(marker.clone());
             let session = world.session_id();
             // Anywhere in the turn: during a cold start, the claim, the think or the answer.
