@@ -64,7 +64,7 @@ fn main() {
         }
         Command::Chat(args) => {
             clawsim_core::live::init_logging("warn");
-            clawsim::chat::run(&args)
+            exit_with(clawsim::chat::run(&args))
         }
         Command::Agent => {
             clawsim_core::live::init_logging("info");
