@@ -32,8 +32,9 @@ enum Command {
     Scenarios(ScenariosArgs),
     /// Chat with the mock agent through the live host on this terminal.
     Chat(ChatArgs),
-    /// Run the agent-runner of one session (configured by CLAWSIM_* variables; see
-    /// `clawsim-agent --help`). The live host starts this per session.
+    /// Run the agent-runner of one session (configured by CLAWSIM_* variables, of which
+    /// CLAWSIM_SESSION_DIR is required; see `clawsim-agent --help`). The live host starts this
+    /// per session.
     Agent,
     /// Run seeds for a parent `clawsim run` (JSON lines on stdin and stdout).
     #[command(hide = true)]
@@ -63,12 +64,18 @@ fn main() {
         }
         Command::Chat(args) => {
             clawsim_core::live::init_logging("warn");
-            clawsim::chat::run(&args)
+            exit_with(clawsim::chat::run(&args))
         }
         Command::Agent => {
             clawsim_core::live::init_logging("info");
-            let vars = std::env::vars().collect();
-            match clawsim_core::live::agent::settings_from_vars(&vars) {
+            // Lossily: `std::env::vars` panics on a variable that is not UTF-8.
+            let vars = std::env::vars_os()
+                .map(|(name, value)| {
+                    let text = |s: std::ffi::OsString| s.to_string_lossy().into_owned();
+                    (text(name), text(value))
+                })
+                .collect();
+            match clawsim_core::live::agent::local_settings_from_vars(&vars) {
                 Ok(settings) => std::process::exit(clawsim_core::live::agent::run_agent(settings)),
                 Err(error) => Err(error),
             }

@@ -4,6 +4,7 @@
 use crate::config::RunnerConfig;
 use crate::env::{Env, SessionPaths};
 use crate::live::env::{sleep_until_ms, LiveEnv};
+use crate::live::process_runtime::PARENT_PID_VAR;
 use crate::provider::Provider;
 use crate::runner::mock::MockProvider;
 use crate::runner::AgentRunner;
@@ -15,7 +16,8 @@ use std::rc::Rc;
 pub const AGENT_ENV_VARS: &[(&str, &str)] = &[
     (
         "CLAWSIM_SESSION_DIR",
-        "session folder holding inbound.db, outbound.db, .heartbeat, outbox/ (default /workspace)",
+        "session folder holding inbound.db, outbound.db, .heartbeat, outbox/ (default \
+         /workspace in a container; required by `clawsim agent`)",
     ),
     ("CLAWSIM_INBOUND_DB", "override the inbound.db path"),
     ("CLAWSIM_OUTBOUND_DB", "override the outbound.db path"),
@@ -45,6 +47,10 @@ pub const AGENT_ENV_VARS: &[(&str, &str)] = &[
         "CLAWSIM_MOCK_SCRIPT",
         "file with a mock script applied to every prompt without its own",
     ),
+    (
+        PARENT_PID_VAR,
+        "exit once the process with this pid is no longer the parent (set by ProcessRuntime)",
+    ),
 ];
 
 /// How the agent process is set up, as read from its environment.
@@ -52,6 +58,30 @@ pub const AGENT_ENV_VARS: &[(&str, &str)] = &[
 pub struct AgentSettings {
     pub runner: RunnerConfig,
     pub mock_default_script: Option<String>,
+    /// Exit once this process is no longer the parent (it died; the agent was orphaned).
+    pub parent_pid: Option<u32>,
+}
+
+/// The settings of an agent-runner outside a container (`clawsim agent`): as
+/// [`settings_from_vars`], except that the session folder must be named and must exist. The
+/// `/workspace` default is the container's mount point; on a host it would be a folder created
+/// at the filesystem root, polled forever with nobody writing to it.
+pub fn local_settings_from_vars(vars: &BTreeMap<String, String>) -> Result<AgentSettings, String> {
+    let session_dir = vars
+        .get("CLAWSIM_SESSION_DIR")
+        .filter(|dir| !dir.is_empty())
+        .ok_or(
+            "CLAWSIM_SESSION_DIR is not set: `clawsim agent` runs the agent-runner of one \
+             session and needs that session's folder (the host, e.g. `clawsim chat`, sets it); \
+             see `clawsim-agent --help` for every setting",
+        )?;
+    if !std::path::Path::new(session_dir).is_dir() {
+        return Err(format!(
+            "CLAWSIM_SESSION_DIR: {session_dir}: no such folder (the host creates a session's \
+             folder before it starts the session's agent-runner)"
+        ));
+    }
+    settings_from_vars(vars)
 }
 
 /// Reads the settings from environment variables; an error names the variable.
@@ -98,9 +128,17 @@ pub fn settings_from_vars(vars: &BTreeMap<String, String>) -> Result<AgentSettin
         ),
         None => None,
     };
+    let parent_pid = match vars.get(PARENT_PID_VAR) {
+        Some(text) => Some(
+            text.parse::<u32>()
+                .map_err(|_| format!("{PARENT_PID_VAR}: expected a process id, got {text:?}"))?,
+        ),
+        None => None,
+    };
     Ok(AgentSettings {
         runner,
         mock_default_script,
+        parent_pid,
     })
 }
 
@@ -122,12 +160,27 @@ fn provider_for(settings: &AgentSettings) -> Box<dyn Provider> {
     }
 }
 
-/// Runs the agent-runner until its provider exits the process; returns the exit code.
-/// Errors of a step are logged and retried at the idle interval: a loop never crashes.
+/// True when the agent was started by a parent process that is gone.
+fn orphaned(settings: &AgentSettings) -> bool {
+    settings
+        .parent_pid
+        .is_some_and(|pid| std::os::unix::process::parent_id() != pid)
+}
+
+/// Exit code of an agent whose parent is gone.
+const ORPHANED_EXIT_CODE: i32 = 3;
+
+/// Runs the agent-runner until its provider exits the process (or its parent, when it has one,
+/// is gone); returns the exit code. Errors of a step are logged and retried at the idle interval:
+/// a loop never crashes.
 pub fn run_agent(settings: AgentSettings) -> i32 {
     let env: Rc<dyn Env> = Rc::new(LiveEnv::new());
     let idle_ms = settings.runner.poll_interval_idle_ms;
     let mut runner = loop {
+        if orphaned(&settings) {
+            tracing::warn!("parent process gone; exiting");
+            return ORPHANED_EXIT_CODE;
+        }
         match AgentRunner::start(
             env.clone(),
             settings.runner.clone(),
@@ -142,6 +195,10 @@ pub fn run_agent(settings: AgentSettings) -> i32 {
     };
     tracing::info!(session_dir = %settings.runner.paths.root.display(), "agent-runner started");
     loop {
+        if orphaned(&settings) {
+            tracing::warn!("parent process gone; exiting");
+            return ORPHANED_EXIT_CODE;
+        }
         let wake_ms = match runner.step() {
             Ok(step) => {
                 if let Some(code) = step.exit_code {
@@ -156,5 +213,52 @@ pub fn run_agent(settings: AgentSettings) -> i32 {
             }
         };
         sleep_until_ms(wake_ms);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_local_agent_needs_an_existing_session_folder() {
+        let error = local_settings_from_vars(&vars(&[])).unwrap_err();
+        assert!(
+            error.starts_with("CLAWSIM_SESSION_DIR is not set"),
+            "{error}"
+        );
+        let error = local_settings_from_vars(&vars(&[("CLAWSIM_SESSION_DIR", "")])).unwrap_err();
+        assert!(
+            error.starts_with("CLAWSIM_SESSION_DIR is not set"),
+            "{error}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing");
+        let error =
+            local_settings_from_vars(&vars(&[("CLAWSIM_SESSION_DIR", missing.to_str().unwrap())]))
+                .unwrap_err();
+        assert!(error.contains("no such folder"), "{error}");
+        let settings = local_settings_from_vars(&vars(&[
+            ("CLAWSIM_SESSION_DIR", dir.path().to_str().unwrap()),
+            (PARENT_PID_VAR, "42"),
+        ]))
+        .unwrap();
+        assert_eq!(settings.runner.paths.root, dir.path());
+        assert_eq!(settings.parent_pid, Some(42));
+    }
+
+    #[test]
+    fn a_container_agent_keeps_the_workspace_default() {
+        let settings = settings_from_vars(&vars(&[])).unwrap();
+        assert_eq!(settings.runner.paths.root, PathBuf::from("/workspace"));
+        assert_eq!(settings.parent_pid, None);
+        assert!(settings_from_vars(&vars(&[(PARENT_PID_VAR, "me")])).is_err());
     }
 }

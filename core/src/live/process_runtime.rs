@@ -1,26 +1,58 @@
 //! A container runtime without containers: each session's agent-runner is a local child process
 //! of `clawsim-agent`, with the session folder given by `CLAWSIM_SESSION_DIR`. It lets the whole
 //! system run on a machine without Docker (`clawsim chat`, core's end-to-end tests).
+//!
+//! A container runtime reports only "running" or "stopped"; a person at a terminal needs to know
+//! that an agent died and why. So the runtime keeps every exit it did not cause (a child that
+//! failed at start, or whose provider exited the process) until [`ProcessRuntime::take_exits`]
+//! hands it on, with the child's exit status and the path of its log.
 
 use crate::runtime::{ContainerRuntime, ContainerSpec, ContainerState};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+
+/// The variable telling a child agent-runner its parent's pid: it exits once that parent is
+/// gone, so a host killed without a chance to clean up leaves no agent polling forever.
+pub const PARENT_PID_VAR: &str = "CLAWSIM_PARENT_PID";
 
 pub struct ProcessRuntime {
     agent_binary: PathBuf,
     agent_args: Vec<String>,
-    children: BTreeMap<String, Child>,
+    children: BTreeMap<String, Agent>,
+    exits: Vec<AgentExit>,
+}
+
+struct Agent {
+    child: Child,
+    log_path: PathBuf,
+}
+
+/// An agent-runner that ended without being stopped by the runtime.
+#[derive(Debug, Clone)]
+pub struct AgentExit {
+    pub session_id: String,
+    pub pid: u32,
+    pub status: ExitStatus,
+    /// Where its stdout and stderr went (appended to by every agent of the session).
+    pub log_path: PathBuf,
+}
+
+/// Where the agent-runner of `session_id` logs: beside its session folder, outside what the
+/// agent sees.
+pub fn agent_log_path(session_dir: &Path, session_id: &str) -> PathBuf {
+    session_dir.with_file_name(format!("{session_id}.agent.log"))
 }
 
 impl ProcessRuntime {
     /// `agent_binary`: path of `clawsim-agent`. Each child's log goes to
-    /// `<session_dir>/../<session_id>.agent.log`, outside the folder the agent sees.
+    /// `<session_dir>/../<session_id>.agent.log` ([`agent_log_path`]).
     pub fn new(agent_binary: impl Into<PathBuf>) -> Self {
         Self {
             agent_binary: agent_binary.into(),
             agent_args: Vec::new(),
             children: BTreeMap::new(),
+            exits: Vec::new(),
         }
     }
 
@@ -33,14 +65,63 @@ impl ProcessRuntime {
     /// The process id of a session's running agent, if any (tests kill it from outside).
     pub fn pid(&mut self, session_id: &str) -> Option<u32> {
         (self.state(session_id) == ContainerState::Running)
-            .then(|| self.children.get(session_id).map(Child::id))
+            .then(|| self.children.get(session_id).map(|a| a.child.id()))
             .flatten()
     }
 
-    fn log_file(spec: &ContainerSpec) -> Stdio {
-        let log_path = spec
-            .session_dir
-            .with_file_name(format!("{}.agent.log", spec.session_id));
+    /// The process id of the session's latest agent, running or not yet seen to exit.
+    pub fn latest_pid(&self, session_id: &str) -> Option<u32> {
+        self.children.get(session_id).map(|a| a.child.id())
+    }
+
+    /// Session id and pid of every agent not yet seen to exit.
+    pub fn agents(&self) -> Vec<(String, u32)> {
+        self.children
+            .iter()
+            .map(|(session_id, agent)| (session_id.clone(), agent.child.id()))
+            .collect()
+    }
+
+    /// Agents that exited on their own since the last call, oldest first. Agents the runtime
+    /// killed or stopped are not among them.
+    pub fn take_exits(&mut self) -> Vec<AgentExit> {
+        self.collect_exits();
+        std::mem::take(&mut self.exits)
+    }
+
+    /// Kills and reaps every agent.
+    pub fn kill_all(&mut self) {
+        let sessions: Vec<String> = self.children.keys().cloned().collect();
+        for session_id in sessions {
+            if let Err(error) = self.kill(&session_id) {
+                tracing::warn!(%error, "agent-runner not reaped");
+            }
+        }
+    }
+
+    /// Moves every exited child to `exits` (reaped: its status is known).
+    fn collect_exits(&mut self) {
+        let exited: Vec<(String, ExitStatus)> = self
+            .children
+            .iter_mut()
+            .filter_map(|(session_id, agent)| match agent.child.try_wait() {
+                Ok(Some(status)) => Some((session_id.clone(), status)),
+                _ => None,
+            })
+            .collect();
+        for (session_id, status) in exited {
+            if let Some(agent) = self.children.remove(&session_id) {
+                self.exits.push(AgentExit {
+                    session_id,
+                    pid: agent.child.id(),
+                    status,
+                    log_path: agent.log_path,
+                });
+            }
+        }
+    }
+
+    fn log_file(log_path: &Path) -> Stdio {
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -55,13 +136,17 @@ impl ContainerRuntime for ProcessRuntime {
         if self.state(&spec.session_id) == ContainerState::Running {
             return Ok(());
         }
+        // An earlier agent of the session that exited is reported, not overwritten.
+        self.collect_exits();
+        let log_path = agent_log_path(&spec.session_dir, &spec.session_id);
         let child = Command::new(&self.agent_binary)
             .args(&self.agent_args)
             .envs(&spec.env_vars)
             .env("CLAWSIM_SESSION_DIR", &spec.session_dir)
+            .env(PARENT_PID_VAR, std::process::id().to_string())
             .stdin(Stdio::null())
-            .stdout(Self::log_file(spec))
-            .stderr(Self::log_file(spec))
+            .stdout(Self::log_file(&log_path))
+            .stderr(Self::log_file(&log_path))
             .spawn()
             .map_err(|e| format!("{}: {e}", self.agent_binary.display()))?;
         // The pid file lets an operator (or a test) kill the agent from outside, as `docker kill`.
@@ -69,22 +154,30 @@ impl ContainerRuntime for ProcessRuntime {
             .session_dir
             .with_file_name(format!("{}.agent.pid", spec.session_id));
         let _ = std::fs::write(pid_path, child.id().to_string());
-        self.children.insert(spec.session_id.clone(), child);
+        self.children
+            .insert(spec.session_id.clone(), Agent { child, log_path });
         Ok(())
     }
 
     fn state(&mut self, session_id: &str) -> ContainerState {
-        match self.children.get_mut(session_id).map(Child::try_wait) {
+        match self
+            .children
+            .get_mut(session_id)
+            .map(|a| a.child.try_wait())
+        {
             Some(Ok(None)) => ContainerState::Running,
             _ => ContainerState::Stopped,
         }
     }
 
     fn kill(&mut self, session_id: &str) -> Result<(), String> {
-        if let Some(mut child) = self.children.remove(session_id) {
+        // One that already ended on its own is reported as such.
+        self.collect_exits();
+        if let Some(mut agent) = self.children.remove(session_id) {
             // An already exited child is what we want; only a failed wait is an error.
-            let _ = child.kill();
-            child
+            let _ = agent.child.kill();
+            agent
+                .child
                 .wait()
                 .map_err(|e| format!("session {session_id}: {e}"))?;
         }
@@ -94,9 +187,6 @@ impl ContainerRuntime for ProcessRuntime {
 
 impl Drop for ProcessRuntime {
     fn drop(&mut self) {
-        let sessions: Vec<String> = self.children.keys().cloned().collect();
-        for session_id in sessions {
-            let _ = self.kill(&session_id);
-        }
+        self.kill_all();
     }
 }
