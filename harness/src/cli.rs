@@ -7,6 +7,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The exit statuses, as `--help` and the README state them.
 pub const EXIT_STATUS_HELP: &str = "Exit status: 0 every property held, 1 a violation, \
@@ -31,16 +32,26 @@ pub fn init_logging(default_filter: &str, wall_clock: bool) {
     };
 }
 
+/// Set once stdout's reader has gone away.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
 /// Writes `text` to stdout. A reader that went away (`clawsim replay 5 --trace | head`) is not
-/// an error: the process ends at once, quietly, with status 0.
+/// an error and no panic: from then on stdout is skipped, and the command ends with the status
+/// its verdict gives (0 when every property held).
 pub fn print_stdout(text: &str) -> Result<(), String> {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return Ok(());
+    }
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
     {
         Ok(()) => Ok(()),
-        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+            Ok(())
+        }
         Err(error) => Err(format!("writing to stdout: {error}")),
     }
 }

@@ -192,7 +192,7 @@ pub fn golden_trace(outcome: &RunOutcome) -> String {
 pub struct ScenariosArgs {
     /// The folder of scenario files (default: fixtures/scenarios under the current folder,
     /// else in the source tree this binary was built from).
-    #[arg(long, visible_alias = "fixtures")]
+    #[arg(long)]
     pub dir: Option<PathBuf>,
     /// Run only scenarios whose file name contains this.
     #[arg(long)]

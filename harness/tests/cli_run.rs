@@ -378,9 +378,9 @@ faults = []
 }
 
 /// `clawsim replay 5 --trace | head`: the reader goes away mid-trace; the replay must end
-/// quietly with status 0, not panic on the broken pipe.
+/// quietly with status 0, not panic on the broken pipe. The same for `run`'s summary table.
 #[test]
-fn a_closed_stdout_ends_replay_quietly() {
+fn a_closed_stdout_ends_replay_and_run_quietly() {
     let mut child = clawsim()
         .args(["replay", "5", "--profile", "bind", "--trace"])
         .stdout(Stdio::piped())
@@ -392,6 +392,25 @@ fn a_closed_stdout_ends_replay_quietly() {
     stdout.read_exact(&mut first).unwrap();
     assert_eq!(first[0], b'{', "the trace is JSON lines");
     drop(stdout);
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", show(&output));
+    assert!(
+        !text(&output.stderr).contains("panicked"),
+        "{}",
+        show(&output)
+    );
+
+    // `clawsim run | true`: the summary table meets a closed pipe; the status stays the
+    // verdict's.
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = clawsim()
+        .args(["run", "--seeds", "1", "--jobs", "1", "--artifacts"])
+        .arg(dir.path().join("artifacts"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", show(&output));
     assert!(
