@@ -10,10 +10,13 @@
 //! - `trace.jsonl` and `shrunk-trace.jsonl`: the full traces, one step per line;
 //! - `timeline.html`: the shrunk run drawn, the violation highlighted.
 //!
-//! `clawsim replay <folder>` runs `shrunk.json`.
+//! `clawsim replay <folder>` runs `shrunk.json`. The replay commands an artifact prints name
+//! this executable and the folder by absolute path, so they work pasted into any shell in any
+//! folder (not only `cargo run` inside the repository).
 
 use crate::build_id;
-use crate::case::Case;
+use crate::case::{Case, WorkloadKind};
+use crate::cli::{absolute, shell_command, this_exe};
 use crate::properties::Property;
 use crate::seeds::{run_case, SeedResult};
 use crate::shrink::shrink;
@@ -62,7 +65,7 @@ pub fn save_failure(
         Some(property) => shrink(&case, property, shrink_time).case,
         None => case.clone(),
     };
-    let dir = root.join(format!("seed-{}-{}", result.seed, result.profile.name()));
+    let dir = absolute(root)?.join(format!("seed-{}-{}", result.seed, result.profile.name()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let (original, _) = run_case(&case)?;
     let (small, small_verdict) = run_case(&shrunk)?;
@@ -76,7 +79,7 @@ pub fn save_failure(
         "timeline.html",
         &timeline_html(&small, &small_verdict),
     )?;
-    let replay = format!("cargo run --release -p clawsim -- replay {}", dir.display());
+    let replay = shell_command(&[this_exe(), "replay".into(), dir.display().to_string()]);
     let saved = Saved {
         dir: dir.clone(),
         property,
@@ -101,23 +104,33 @@ fn readme(saved: &Saved, result: &SeedResult) -> String {
         .collect();
     format!(
         "{saved}\n\nbuild: {}\nseed: {}\nprofile: {}\ntrace hash: {:016x}\n\nviolations:\n{}\n\n\
-         replay the original seed: cargo run --release -p clawsim -- replay {} --profile {} \
-         --workload {}\n",
+         replay the original seed: {}\n",
         build_id(),
         result.seed,
         result.profile.name(),
         result.trace_hash,
         violations.join("\n"),
-        result.seed,
-        result.profile.name(),
-        workload_name(result.workload)
+        seed_replay_command(result)
     )
 }
 
-fn workload_name(kind: crate::case::WorkloadKind) -> &'static str {
+/// The command that replays a seed's original run, as `clawsim run` ran it.
+pub fn seed_replay_command(result: &SeedResult) -> String {
+    shell_command(&[
+        this_exe(),
+        "replay".into(),
+        result.seed.to_string(),
+        "--profile".into(),
+        result.profile.name().into(),
+        "--workload".into(),
+        workload_name(result.workload).into(),
+    ])
+}
+
+fn workload_name(kind: WorkloadKind) -> &'static str {
     match kind {
-        crate::case::WorkloadKind::Default => "default",
-        crate::case::WorkloadKind::Mixed => "mixed",
+        WorkloadKind::Default => "default",
+        WorkloadKind::Mixed => "mixed",
     }
 }
 

@@ -98,8 +98,35 @@ impl Case {
         self.profile.parse()
     }
 
-    /// The world config that runs this case, with its relative instants expanded.
+    /// Checks what the world takes for granted, so a hand-written or edited case (a scenario,
+    /// an artifact's `shrunk.json`) is refused with a reason instead of crashing a world: a
+    /// known profile, at least one chat, and every message naming a chat that exists.
+    pub fn validate(&self) -> Result<(), String> {
+        self.mount_profile()?;
+        let chats = self.workload.chats.len();
+        if chats == 0 {
+            return Err(format!(
+                "the workload has no chats; {} need at least one",
+                plural(self.workload.messages.len(), "message")
+            ));
+        }
+        for (index, message) in self.workload.messages.iter().enumerate() {
+            if message.chat >= chats {
+                return Err(format!(
+                    "message {index} ({:?}) names chat {}, but the workload has {} (0..{chats})",
+                    message.token(),
+                    message.chat,
+                    plural(chats, "chat"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The world config that runs this case, with its relative instants expanded; an invalid
+    /// case (see [`Case::validate`]) is refused.
     pub fn to_config(&self, trace_mode: TraceMode) -> Result<WorldConfig, String> {
+        self.validate()?;
         let start_ms = clawsim_sim::world::start_ms(self.seed);
         let mut workload = self.workload.clone();
         for message in &mut workload.messages {
@@ -128,6 +155,13 @@ impl Case {
             + self.faults.faults.len() * 4
             + self.workload.chats.len()
             + tape
+    }
+}
+
+fn plural(count: usize, noun: &str) -> String {
+    match count {
+        1 => format!("1 {noun}"),
+        _ => format!("{count} {noun}s"),
     }
 }
 
@@ -185,6 +219,26 @@ mod tests {
             Case::mixed(12, MountProfile::Virtiofs).workload
         );
         assert_eq!((first.seed, first.profile.as_str()), (11, "virtiofs"));
+    }
+
+    /// A case file naming a chat that does not exist used to crash the world (an index out of
+    /// bounds inside the simulator); it must be refused, with the message and chat named,
+    /// before any world runs.
+    #[test]
+    fn a_case_with_no_chats_or_a_missing_chat_is_refused_with_a_reason() {
+        let mut case = Case::default_scenario(3, MountProfile::Bind);
+        assert_eq!(case.validate(), Ok(()));
+        case.workload.messages[0].chat = case.workload.chats.len();
+        let error = case.to_config(TraceMode::HashOnly).unwrap_err();
+        assert!(
+            error.contains("message 0") && error.contains("names chat"),
+            "{error}"
+        );
+        case.workload.chats.clear();
+        let error = case.validate().unwrap_err();
+        assert!(error.contains("no chats"), "{error}");
+        case.profile = "nfs".into();
+        assert!(case.validate().is_err());
     }
 
     #[test]

@@ -14,6 +14,8 @@
 //! - [`timeline`]: a run drawn as SVG/HTML.
 //! - [`scenarios`]: the named scenarios of `fixtures/scenarios/` and their golden traces.
 //! - [`run_command`], [`replay_command`]: `clawsim run` and `clawsim replay`.
+//! - [`cli`]: what those commands share at the process's edge: logging, a stdout that may close
+//!   early, output paths checked before a run, replay commands that work from any folder.
 //! - [`chat`]: the live host on a terminal (`clawsim chat`).
 //!
 //! **Architecture invariants.** The harness judges the core only from outside: from what the
@@ -24,6 +26,7 @@
 pub mod artifact;
 pub mod case;
 pub mod chat;
+pub mod cli;
 pub mod generators;
 pub mod landing;
 pub use clawsim_oracle::properties;

@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use clawsim::chat::ChatArgs;
+use clawsim::cli::init_logging;
 use clawsim::replay_command::{replay, ReplayArgs};
 use clawsim::run_command::{run, RunArgs};
 use clawsim::scenarios::ScenariosArgs;
@@ -15,7 +16,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(
     name = "clawsim",
     version,
-    about = "Deterministic simulation and live testing of a container-per-conversation agent host"
+    about = "Deterministic simulation and live testing of a container-per-conversation agent host",
+    after_help = concat!(
+        "Exit status: 0 every property held, 1 a violation, 2 an error (bad input, IO).\n",
+        "Logs go to stderr, filtered by RUST_LOG (e.g. RUST_LOG=clawsim_core=debug); colours only \
+         on a terminal, never with NO_COLOR set."
+    )
 )]
 struct Cli {
     #[command(subcommand)]
@@ -41,33 +47,35 @@ enum Command {
     Worker,
 }
 
+/// Where worlds run (`run`, `worker`, `replay`, `scenarios`) log lines carry no wall-clock
+/// stamp: each trace line already carries the simulated time. The live commands keep it.
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => {
             // Thousands of worlds log what their faults make the core say; only errors show.
-            clawsim_core::live::init_logging("error");
+            init_logging("error", false);
             exit_with(run(&args))
         }
         Command::Worker => {
-            clawsim_core::live::init_logging("error");
+            init_logging("error", false);
             let stdout = std::io::stdout().lock();
             clawsim::workers::serve(std::io::stdin().lock(), std::io::BufWriter::new(stdout))
         }
         Command::Replay(args) => {
-            clawsim_core::live::init_logging("warn");
+            init_logging("warn", false);
             exit_with(replay(&args))
         }
         Command::Scenarios(args) => {
-            clawsim_core::live::init_logging("error");
+            init_logging("error", false);
             exit_with(clawsim::scenarios::command(&args))
         }
         Command::Chat(args) => {
-            clawsim_core::live::init_logging("warn");
+            init_logging("warn", true);
             exit_with(clawsim::chat::run(&args))
         }
         Command::Agent => {
-            clawsim_core::live::init_logging("info");
+            init_logging("info", true);
             // Lossily: `std::env::vars` panics on a variable that is not UTF-8.
             let vars = std::env::vars_os()
                 .map(|(name, value)| {

@@ -1,22 +1,28 @@
-//! `clawsim replay`: one seed, a saved case or an artifact folder run again, byte for byte.
+//! `clawsim replay`: one seed, a saved case, a scenario or an artifact folder run again, byte
+//! for byte.
 //!
 //! A seed replays the world's default scenario on its profile (by default the one `clawsim run`
-//! gave it: seed mod 3 over bind, virtiofs, power-loss). A folder replays its `shrunk.json`; any
-//! other path is read as a case file. The trace can be written as JSON lines (`--trace`) and
+//! gave it: seed mod 3 over bind, virtiofs, power-loss). A folder replays its `shrunk.json`; a
+//! `.toml` file is read as a scenario (`fixtures/scenarios/`), any other path as a case file
+//! (JSON; a scenario in JSON is a case with a name). The case is checked before its world runs.
+//! The trace can be written as JSON lines (`--trace FILE`, or `--trace` alone for stdout) and
 //! drawn (`--timeline`, SVG or HTML by the file's extension).
 
 use crate::build_id;
 use crate::case::{Case, WorkloadKind};
+use crate::cli::{check_writable_file, is_stdout, print_stdout};
 use crate::seeds::run_case;
 use crate::timeline::{timeline_html, timeline_svg};
 use clap::Args;
 use clawsim_sim::fs::MountProfile;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// `clawsim replay` options.
 #[derive(Debug, Clone, Args)]
+#[command(after_help = crate::cli::EXIT_STATUS_HELP)]
 pub struct ReplayArgs {
-    /// A seed, a case file (JSON), or an artifact folder.
+    /// A seed, a case file (JSON), a scenario file (TOML or JSON), or an artifact folder.
     pub target: String,
     /// Profile for a seed (default: the one `clawsim run` gives it with all profiles).
     #[arg(long)]
@@ -24,8 +30,9 @@ pub struct ReplayArgs {
     /// Workload for a seed (as `clawsim run --workload`).
     #[arg(long, value_enum, default_value = "default")]
     pub workload: WorkloadKind,
-    /// Write the trace as JSON lines to this file.
-    #[arg(long)]
+    /// Write the trace as JSON lines to this file; `--trace` alone or `--trace -` writes it to
+    /// stdout (and the report goes to stderr).
+    #[arg(long, num_args = 0..=1, default_missing_value = "-")]
     pub trace: Option<PathBuf>,
     /// Draw the run to this file (`.svg` or `.html`).
     #[arg(long)]
@@ -35,17 +42,30 @@ pub struct ReplayArgs {
 /// Replays; the exit status is 0 when every property held, 1 otherwise.
 pub fn replay(args: &ReplayArgs) -> Result<i32, String> {
     let case = load_case(&args.target, args.profile.as_deref(), args.workload)?;
+    let trace_to_stdout = args.trace.as_deref().is_some_and(is_stdout);
+    if let Some(path) = args.trace.as_deref().filter(|p| !is_stdout(p)) {
+        check_writable_file("--trace", path)?;
+    }
+    if let Some(path) = &args.timeline {
+        check_writable_file("--timeline", path)?;
+    }
     eprintln!(
-        "clawsim replay: seed {} profile {} messages {} faults {} build {}",
+        "clawsim replay: seed {} profile {} chats {} messages {} faults {} build {}",
         case.seed,
         case.profile,
+        case.workload.chats.len(),
         case.workload.messages.len(),
         case.faults.faults.len(),
         build_id()
     );
     let (outcome, verdict) = run_case(&case)?;
     if let Some(path) = &args.trace {
-        write(path, &outcome.trace.to_json_lines())?;
+        let lines = outcome.trace.to_json_lines();
+        if trace_to_stdout {
+            print_stdout(&lines)?;
+        } else {
+            write(path, &lines)?;
+        }
     }
     if let Some(path) = &args.timeline {
         let picture = match path.extension().and_then(|e| e.to_str()) {
@@ -54,24 +74,29 @@ pub fn replay(args: &ReplayArgs) -> Result<i32, String> {
         };
         write(path, &picture)?;
     }
-    println!(
-        "trace {:016x}: {} steps, {:.0} simulated s, faults {:?}",
+    let mut report = format!(
+        "trace {:016x}: {} steps, {:.0} simulated s, faults {:?}\n",
         outcome.trace_hash,
         outcome.steps,
         outcome.sim_ms as f64 / 1_000.0,
         outcome.fault_counts
     );
     for error in &outcome.errors {
-        println!("world error: {error}");
+        let _ = writeln!(report, "world error: {error}");
     }
     for violation in &verdict.violations {
-        println!("{violation}");
+        let _ = writeln!(report, "{violation}");
     }
-    println!("{} violations", verdict.violations.len());
+    let _ = writeln!(report, "{} violations", verdict.violations.len());
+    if trace_to_stdout {
+        eprint!("{report}");
+    } else {
+        print_stdout(&report)?;
+    }
     Ok(if verdict.held() { 0 } else { 1 })
 }
 
-/// The case a replay target names.
+/// The case a replay target names, checked (see [`Case::validate`]); errors name the file.
 pub fn load_case(
     target: &str,
     profile: Option<&str>,
@@ -90,13 +115,25 @@ pub fn load_case(
     } else {
         path.to_path_buf()
     };
-    let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let mut case: Case =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    if !file.exists() {
+        return Err(format!(
+            "{}: no such file (a replay target is a seed, a case or scenario file, or an \
+             artifact folder)",
+            file.display()
+        ));
+    }
+    let mut case = if file.extension().is_some_and(|e| e == "toml") {
+        crate::scenarios::load(&file)?.case
+    } else {
+        let text =
+            std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        serde_json::from_str::<Case>(&text).map_err(|e| format!("{}: {e}", file.display()))?
+    };
     if let Some(name) = profile {
         case.profile = name.to_string();
     }
-    case.mount_profile()?;
+    case.validate()
+        .map_err(|e| format!("{}: {e}", file.display()))?;
     Ok(case)
 }
 

@@ -1,14 +1,18 @@
 //! `clawsim run`: many seeds across the mount profiles, a progress bar, a summary table, and
-//! an exit status that says whether every property held.
+//! an exit status that says whether every property held (0), a property failed (1), or the run
+//! could not be made (2: bad options, an output path that cannot be written, a run that would
+//! check nothing).
 //!
-//! It prints, before anything else, the seed range, the profiles, the jobs and the build id, so
-//! a report is complete by itself. A failing seed is saved as an artifact (see
-//! [`crate::artifact`]) with its shrunk case and one command that replays it.
+//! It prints, before anything else, the seed range (a random or commit-derived start resolved
+//! to its number), the profiles, the jobs and the build id, so a report is complete by itself.
+//! Failing seeds are shrunk and saved as artifacts (see [`crate::artifact`]), the first
+//! `--shrink-max` of them; every failure is listed with one command that replays it.
 
 use crate::artifact::save_failure;
 use crate::case::WorkloadKind;
-use crate::seeds::{run_pool, PoolOptions, SeedPlan, Workers};
-use crate::summary::Summary;
+use crate::cli::{absolute, check_writable_file, check_writable_folder, is_stdout, print_stdout};
+use crate::seeds::{fold_commit, run_pool, PoolOptions, SeedPlan, SeedResult, StartSeed, Workers};
+use crate::summary::{RunInfo, Summary};
 use crate::{build_id, parse_duration};
 use clap::Args;
 use clawsim_sim::fs::MountProfile;
@@ -20,37 +24,37 @@ use std::time::{Duration, Instant};
 /// Default time budget when neither `--seeds` nor `--time` is given.
 const DEFAULT_TIME: Duration = Duration::from_secs(60);
 
-/// Failures beyond this many are listed but not shrunk or saved.
-const ARTIFACTS_MAX: usize = 5;
-
 /// `clawsim run` options.
 #[derive(Debug, Clone, Args)]
+#[command(after_help = crate::cli::EXIT_STATUS_HELP)]
 pub struct RunArgs {
-    /// Run this many seeds.
+    /// Run this many seeds (at least 1).
     #[arg(long, conflicts_with = "time")]
     pub seeds: Option<u64>,
     /// Run seeds for this long (e.g. 60s, 5m); the default is 60 s.
     #[arg(long, value_parser = parse_duration)]
     pub time: Option<Duration>,
-    /// Mount profile: bind, virtiofs, power-loss, or all.
+    /// Mount profile: bind, virtiofs, power-loss, a comma-separated list, or all.
     #[arg(long, default_value = "all")]
     pub profile: String,
     /// Workload each seed runs: the world's default scenario, or a generated mixed case.
     #[arg(long, value_enum, default_value = "default")]
     pub workload: WorkloadKind,
-    /// The first seed.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Worker processes (default: the machine's cores; 1 runs in this process).
-    #[arg(long)]
+    /// The first seed: a number, `random` (drawn now and printed first), `commit` (the commit
+    /// `git rev-parse HEAD` names, folded to 64 bits) or a 40-hex-digit git commit hash.
+    #[arg(long, default_value = "0")]
+    pub seed: StartSeed,
+    /// Worker processes, at least 1 (default: the machine's cores; 1 runs in this process).
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub jobs: Option<usize>,
-    /// Run only shard I of N of the seed range (`I/N`, I from 0).
+    /// Run only shard I of N of the seed range (`I/N`, I from 0); every shard covers every
+    /// profile of the run.
     #[arg(long, value_parser = parse_shard)]
     pub shard: Option<(u64, u64)>,
     /// Run each seed twice and compare trace hashes.
     #[arg(long)]
     pub check_determinism: bool,
-    /// Write the summary as JSON to this file.
+    /// Write the summary as JSON to this file (`-`: stdout, and the table goes to stderr).
     #[arg(long)]
     pub summary_json: Option<PathBuf>,
     /// Where failure artifacts go.
@@ -59,9 +63,17 @@ pub struct RunArgs {
     /// Time budget for shrinking each failure.
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     pub shrink_time: Duration,
+    /// Failures shrunk and saved as artifacts; the rest are listed with their replay commands.
+    #[arg(long, default_value_t = 5)]
+    pub shrink_max: usize,
+    /// For the harness's own tests of the failure path: every seed reports a doctored
+    /// violation (the core holds its properties, so nothing else makes `run` fail on demand).
+    #[arg(long, hide = true)]
+    pub doctor_violations: bool,
 }
 
-/// Runs the command; the exit status is 0 when every property held, 1 otherwise.
+/// Runs the command; the exit status is 0 when every property held, 1 otherwise. An error (2)
+/// means nothing was checked, or an output could not be written.
 pub fn run(args: &RunArgs) -> Result<i32, String> {
     let profiles = parse_profiles(&args.profile)?;
     let shard = args.shard.unwrap_or((0, 1));
@@ -69,25 +81,35 @@ pub fn run(args: &RunArgs) -> Result<i32, String> {
         Some(_) => args.time,
         None => Some(args.time.unwrap_or(DEFAULT_TIME)),
     };
+    let (start, origin) = resolve_seed(&args.seed)?;
     let plan = SeedPlan {
-        start: args.seed,
+        start,
         count: args.seeds,
         profiles,
         shard,
     };
+    refuse_empty(args, &plan, time_budget)?;
+    check_outputs(args)?;
     let jobs = args.jobs.unwrap_or_else(default_jobs);
-    eprintln!("{}", header(args, &plan, time_budget, jobs));
+    let info = run_info(args, &plan, time_budget, jobs);
+    eprintln!("{}", header(&info, &origin));
     let options = PoolOptions {
         workers: workers(jobs)?,
         workload: args.workload,
         time_budget,
         check_determinism: args.check_determinism,
     };
-    let mut summary = Summary::default();
+    let mut summary = Summary {
+        run: info,
+        ..Summary::default()
+    };
     let mut failing = Vec::new();
     let progress = progress_bar(plan.len(), time_budget);
     let started = Instant::now();
-    let pooled = run_pool(&plan, &options, |result| {
+    let pooled = run_pool(&plan, &options, |mut result| {
+        if args.doctor_violations {
+            doctor(&mut result);
+        }
         summary.add(&result);
         if result.failed() {
             progress.suspend(|| eprintln!("seed {} ({}) failed", result.seed, result.profile));
@@ -100,47 +122,204 @@ pub fn run(args: &RunArgs) -> Result<i32, String> {
     progress.finish_and_clear();
     // What ran before a worker failed is still reported, failures and all.
     save_artifacts(args, &mut summary, &failing);
-    print!("{}", summary.table());
-    if let Some(path) = &args.summary_json {
-        let json = summary.json(&build_id(), args.seed);
-        let text = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
-        std::fs::write(path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
-    }
+    report(args, &summary)?;
     pooled?;
+    if summary.seeds == 0 {
+        return Err(format!(
+            "no seed ran within the time budget of {:?}: nothing was checked",
+            time_budget.unwrap_or_default()
+        ));
+    }
     Ok(if summary.violations() == 0 { 0 } else { 1 })
 }
 
-/// Shrinks and saves the first failures, and prints how to replay each.
-fn save_artifacts(args: &RunArgs, summary: &mut Summary, failing: &[crate::seeds::SeedResult]) {
-    let mut failing: Vec<&crate::seeds::SeedResult> = failing.iter().collect();
+/// The table on stdout (stderr when the JSON goes to stdout), and the JSON summary.
+fn report(args: &RunArgs, summary: &Summary) -> Result<(), String> {
+    let json_to_stdout = args.summary_json.as_deref().is_some_and(is_stdout);
+    if json_to_stdout {
+        eprint!("{}", summary.table());
+    } else {
+        print_stdout(&summary.table())?;
+    }
+    let Some(path) = &args.summary_json else {
+        return Ok(());
+    };
+    let json = summary.json(&build_id());
+    let text = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())? + "\n";
+    if json_to_stdout {
+        print_stdout(&text)
+    } else {
+        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+/// The start seed as a number (`random` drawn now, a commit folded), and where it came from,
+/// in words for the header (empty for a number).
+fn resolve_seed(seed: &StartSeed) -> Result<(u64, String), String> {
+    match seed {
+        StartSeed::Fixed(seed) => Ok((*seed, String::new())),
+        StartSeed::Random => {
+            let seed = random_seed();
+            Ok((seed, format!(" (random; run again with --seed {seed})")))
+        }
+        StartSeed::Commit(hash) => Ok((fold_commit(hash)?, format!(" (commit {hash})"))),
+        StartSeed::HeadCommit => {
+            let hash = head_commit()?;
+            Ok((fold_commit(&hash)?, format!(" (commit {hash}, HEAD)")))
+        }
+    }
+}
+
+/// A fresh seed below 2^63, so a range starting there does not wrap. Drawn from the standard
+/// library's per-process random hash keys, the wall clock and the process id: this is the one
+/// choice of a run that must differ between runs, and it is printed before any world runs.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    hasher.write_u128(now);
+    hasher.write_u32(std::process::id());
+    hasher.finish() >> 1
+}
+
+/// The commit `git rev-parse HEAD` names in the current folder.
+fn head_commit() -> Result<String, String> {
+    let output = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .map_err(|e| format!("--seed commit: running `git rev-parse HEAD`: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "--seed commit: `git rev-parse HEAD` failed in {}: {}",
+            std::env::current_dir().map_or("this folder".into(), |d| d.display().to_string()),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// A run that would check nothing is a mistake, not a success.
+fn refuse_empty(
+    args: &RunArgs,
+    plan: &SeedPlan,
+    time_budget: Option<Duration>,
+) -> Result<(), String> {
+    if args.seeds == Some(0) {
+        return Err("--seeds 0 runs no seed: nothing would be checked".into());
+    }
+    if time_budget == Some(Duration::ZERO) {
+        return Err("--time 0s runs no seed: nothing would be checked".into());
+    }
+    if plan.is_empty() {
+        let (index, count) = plan.shard;
+        return Err(format!(
+            "shard {index}/{count} of {} seeds holds no seed (shards take rounds of {} seeds, \
+             one per profile): nothing would be checked; use fewer shards or more seeds",
+            args.seeds.unwrap_or_default(),
+            plan.profiles.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Every output path is checked before the first world, so a long run never ends in an IO
+/// error it could have reported at once.
+fn check_outputs(args: &RunArgs) -> Result<(), String> {
+    if let Some(path) = &args.summary_json {
+        if !is_stdout(path) {
+            check_writable_file("--summary-json", path)?;
+        }
+    }
+    check_writable_folder("--artifacts", &args.artifacts)
+}
+
+/// A violation for a seed whose properties held (`--doctor-violations`).
+fn doctor(result: &mut SeedResult) {
+    result
+        .verdict
+        .violations
+        .push(crate::properties::Violation {
+            property: crate::properties::Property::NoDuplicate,
+            detail: "doctored by --doctor-violations (a test of the failure path)".into(),
+            at_ms: None,
+            session: None,
+        });
+}
+
+/// Shrinks and saves the first `--shrink-max` failures, and prints how to replay each failure.
+fn save_artifacts(args: &RunArgs, summary: &mut Summary, failing: &[SeedResult]) {
+    if failing.is_empty() {
+        return;
+    }
+    let mut failing: Vec<&SeedResult> = failing.iter().collect();
     failing.sort_by_key(|r| r.seed);
-    for result in failing.into_iter().take(ARTIFACTS_MAX) {
-        match save_failure(&args.artifacts, result, args.shrink_time) {
+    let root = absolute(&args.artifacts).unwrap_or_else(|_| args.artifacts.clone());
+    let shrunk = failing.len().min(args.shrink_max);
+    for (n, result) in failing.iter().enumerate() {
+        let failure = summary.failures.iter_mut().find(|f| f.seed == result.seed);
+        if n >= args.shrink_max {
+            if let Some(failure) = failure {
+                eprintln!(
+                    "seed {} ({}): not shrunk\n  replay: {}",
+                    result.seed, result.profile, failure.replay
+                );
+            }
+            continue;
+        }
+        match save_failure(&root, result, args.shrink_time) {
             Ok(saved) => {
                 eprintln!("{saved}");
-                if let Some(f) = summary.failures.iter_mut().find(|f| f.seed == result.seed) {
-                    f.artifact = Some(saved.dir.display().to_string());
+                if let Some(failure) = failure {
+                    failure.artifact = Some(saved.dir.display().to_string());
+                    failure.replay = saved.replay.clone();
                 }
             }
             Err(error) => eprintln!("seed {}: artifact not saved: {error}", result.seed),
         }
     }
+    if shrunk < failing.len() {
+        eprintln!(
+            "shrunk {shrunk} of {}; the rest are listed with their replay commands",
+            failing.len()
+        );
+    }
+}
+
+/// What the run covers, for its header and summary.
+fn run_info(
+    args: &RunArgs,
+    plan: &SeedPlan,
+    time_budget: Option<Duration>,
+    jobs: usize,
+) -> RunInfo {
+    let (index, count) = plan.shard;
+    RunInfo {
+        seed_start: plan.start,
+        seed_count: plan.count,
+        time_budget_seconds: time_budget.map(|t| t.as_secs_f64()),
+        shard: format!("{index}/{count}"),
+        workload: format!("{:?}", args.workload),
+        profiles: plan.profiles.iter().map(|p| p.name().to_string()).collect(),
+        jobs,
+        check_determinism: args.check_determinism,
+    }
 }
 
 /// What the run is about to do, and with what build.
-fn header(args: &RunArgs, plan: &SeedPlan, time_budget: Option<Duration>, jobs: usize) -> String {
-    let range = match args.seeds {
-        Some(count) => format!("{}..{}", args.seed, args.seed.saturating_add(count)),
-        None => format!("{}.. for {:?}", args.seed, time_budget.unwrap_or_default()),
+fn header(info: &RunInfo, origin: &str) -> String {
+    let range = match info.time_budget_seconds {
+        Some(seconds) if info.seed_count.is_none() => format!("{} for {seconds}s", info.range()),
+        _ => info.range(),
     };
-    let profiles: Vec<&str> = plan.profiles.iter().map(|p| p.name()).collect();
-    let (index, count) = plan.shard;
     format!(
-        "clawsim run: seeds {range} shard {index}/{count} profiles {} workload {:?} jobs {jobs}{} \
-         build {}",
-        profiles.join(","),
-        args.workload,
-        if args.check_determinism {
+        "clawsim run: seeds {range}{origin} shard {} profiles {} workload {} jobs {}{} build {}",
+        info.shard,
+        info.profiles.join(","),
+        info.workload,
+        info.jobs,
+        if info.check_determinism {
             " check-determinism"
         } else {
             ""

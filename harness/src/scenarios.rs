@@ -87,7 +87,10 @@ pub fn load(path: &Path) -> Result<Scenario, String> {
         _ => serde_json::from_str(&text).map_err(|e| e.to_string()),
     };
     let scenario: Scenario = parsed.map_err(|e| format!("{}: {e}", path.display()))?;
-    scenario.case.mount_profile()?;
+    scenario
+        .case
+        .validate()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(scenario)
 }
 
@@ -186,10 +189,15 @@ pub fn golden_trace(outcome: &RunOutcome) -> String {
 
 /// `clawsim scenarios` options.
 #[derive(Debug, Clone, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 every scenario met its expectation, 1 one did not, \
+    2 an error (bad input, IO; a --name no scenario has)."
+)]
 pub struct ScenariosArgs {
-    /// The folder of scenario files.
-    #[arg(long, default_value = SCENARIO_DIR)]
-    pub dir: PathBuf,
+    /// The folder of scenario files (default: fixtures/scenarios under the current folder,
+    /// else in the source tree this binary was built from).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
     /// Run only scenarios whose file name contains this.
     #[arg(long)]
     pub name: Option<String>,
@@ -198,19 +206,94 @@ pub struct ScenariosArgs {
     pub trace_dir: Option<PathBuf>,
 }
 
+/// Where `clawsim scenarios` looks when not told: under the current folder, then in the source
+/// tree the binary was built from (found from the binary, `target/<profile>/clawsim`, and from
+/// the harness crate's folder at build time), so it works from any folder.
+pub fn default_dirs() -> Vec<PathBuf> {
+    let mut dirs = vec![PathBuf::from(SCENARIO_DIR)];
+    if let Some(root) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.ancestors().nth(3).map(Path::to_path_buf))
+    {
+        dirs.push(root.join(SCENARIO_DIR));
+    }
+    dirs.push(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(SCENARIO_DIR),
+    );
+    dirs
+}
+
+/// The scenario folder: `--dir`, else the first of [`default_dirs`] that exists; the error says
+/// every place it looked.
+pub fn scenario_dir(dir: Option<&Path>) -> Result<PathBuf, String> {
+    if let Some(dir) = dir {
+        if !dir.is_dir() {
+            return Err(format!("scenario folder {}: not a folder", dir.display()));
+        }
+        return Ok(dir.to_path_buf());
+    }
+    let candidates = default_dirs();
+    candidates
+        .iter()
+        .find(|d| d.is_dir())
+        .cloned()
+        .ok_or_else(|| {
+            let looked: Vec<String> = candidates.iter().map(|d| d.display().to_string()).collect();
+            format!(
+                "no scenario folder found; looked in {}; name one with --dir",
+                looked.join(", ")
+            )
+        })
+}
+
+/// A scenario file's name without its extension (what `--name` matches and lists).
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 /// Runs the scenarios; the exit status is 0 when each met its expectation, 1 otherwise.
 pub fn command(args: &ScenariosArgs) -> Result<i32, String> {
-    let wanted = |path: &PathBuf| {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        args.name
-            .as_ref()
-            .is_none_or(|filter| name.contains(filter.as_str()))
-    };
+    let dir = scenario_dir(args.dir.as_deref())?;
+    eprintln!(
+        "clawsim scenarios: {} build {}",
+        dir.display(),
+        crate::build_id()
+    );
+    if let Some(trace_dir) = &args.trace_dir {
+        crate::cli::check_writable_folder("--trace-dir", trace_dir)?;
+    }
+    let all = files(&dir)?;
+    let chosen: Vec<PathBuf> = all
+        .iter()
+        .filter(|path| {
+            args.name
+                .as_ref()
+                .is_none_or(|filter| file_stem(path).contains(filter.as_str()))
+        })
+        .cloned()
+        .collect();
+    if chosen.is_empty() {
+        let known: Vec<String> = all.iter().map(|p| file_stem(p)).collect();
+        let what = match &args.name {
+            Some(name) => format!("no scenario named like {name:?}"),
+            None => "no scenario files".to_string(),
+        };
+        return Err(format!(
+            "{what} in {}; known: {}",
+            dir.display(),
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        ));
+    }
     let mut failed = 0;
-    for path in files(&args.dir)?.into_iter().filter(wanted) {
+    for path in chosen {
         let run = run(&path)?;
         if let Some(dir) = &args.trace_dir {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -223,16 +306,17 @@ pub fn command(args: &ScenariosArgs) -> Result<i32, String> {
         } else {
             "FAIL"
         };
-        println!(
-            "{status} {} ({}): {} steps, trace {:016x}",
+        let mut report = format!(
+            "{status} {} ({}): {} steps, trace {:016x}\n",
             run.scenario.name,
             path.display(),
             run.outcome.steps,
             run.outcome.trace_hash
         );
         for problem in &run.problems {
-            println!("     {problem}");
+            let _ = writeln!(report, "     {problem}");
         }
+        crate::cli::print_stdout(&report)?;
         failed += usize::from(!run.problems.is_empty());
     }
     Ok(i32::from(failed > 0))

@@ -1,13 +1,23 @@
 //! Running many seeds: which seeds and profiles a run covers, one world per seed in this
 //! process or in worker processes, and what each seed's run yields for the summary.
 //!
-//! A seed runs the world's default scenario on one profile: with several profiles, seed `s`
-//! runs on profile `s mod n`, so every profile gets a share of any seed range. Worlds share
-//! nothing: each world is built from its seed, run to its end on one thread and reduced to
-//! plain results, so where it ran changes nothing about it (the determinism test in sim proves
-//! worlds on parallel threads match worlds run one after another, and
-//! `harness/tests/workers.rs` that worker processes match this process). A shard `I/N` takes every N-th seed of the range, starting at the I-th, so N
-//! machines can split one range without talking to each other.
+//! A seed runs the world's default scenario on one profile: with `p` profiles, seed `s` runs on
+//! profile `s mod p`, so every profile gets a share of any seed range, and a seed's profile
+//! does not depend on how the range was split. Worlds share nothing: each world is built from
+//! its seed, run to its end on one thread and reduced to plain results, so where it ran changes
+//! nothing about it (the determinism test in sim proves worlds on parallel threads match worlds
+//! run one after another, and `harness/tests/workers.rs` that worker processes match this
+//! process).
+//!
+//! A shard `I/N` lets N machines split one range without talking to each other. The range is
+//! cut into rounds of `p` consecutive seeds — one seed per profile — and shard I takes every
+//! N-th round, starting at the I-th. Taking every N-th *seed* instead would give a shard one
+//! profile only whenever N is a multiple of `p` (seeds `I, I+N, I+2N, ...` all have the same
+//! residue mod `p`); a round holds every profile, so every shard with a round covers them all.
+//!
+//! The first seed may be a number, `random`, or a git commit hash folded to 64 bits (as
+//! TigerBeetle's simulator takes a commit as its seed, so CI runs a new range per commit and
+//! anyone can run that range again).
 
 use crate::case::{Case, WorkloadKind};
 use crate::landing::{fault_landings, Landing};
@@ -38,7 +48,9 @@ impl SeedPlan {
     /// The `n`-th seed this machine runs, and its profile; `None` past the end of the range.
     pub fn nth(&self, n: u64) -> Option<(u64, MountProfile)> {
         let (index, count) = self.shard;
-        let offset = n.checked_mul(count)?.checked_add(index)?;
+        let round_len = self.round_len();
+        let round = (n / round_len).checked_mul(count)?.checked_add(index)?;
+        let offset = round.checked_mul(round_len)?.checked_add(n % round_len)?;
         if self.count.is_some_and(|total| offset >= total) {
             return None;
         }
@@ -50,14 +62,70 @@ impl SeedPlan {
     /// How many seeds this machine runs, when the range is bounded.
     pub fn len(&self) -> Option<u64> {
         let (index, count) = self.shard;
-        self.count
-            .map(|total| total.saturating_sub(index).div_ceil(count))
+        let round_len = self.round_len();
+        self.count.map(|total| {
+            let cycle = round_len.saturating_mul(count);
+            let (cycles, rest) = (total / cycle, total % cycle);
+            let last = rest
+                .saturating_sub(index.saturating_mul(round_len))
+                .min(round_len);
+            cycles * round_len + last
+        })
+    }
+
+    /// Seeds per round: one per profile.
+    fn round_len(&self) -> u64 {
+        (self.profiles.len() as u64).max(1)
     }
 
     /// True when a bounded plan has no seed for this machine.
     pub fn is_empty(&self) -> bool {
         self.len() == Some(0)
     }
+}
+
+/// How a run's first seed is chosen (`--seed`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartSeed {
+    /// A number.
+    Fixed(u64),
+    /// Drawn afresh for this run, and printed first so the run can be repeated.
+    Random,
+    /// The commit `git rev-parse HEAD` names, folded (see [`fold_commit`]).
+    HeadCommit,
+    /// A full git commit hash (40 hex digits), folded (see [`fold_commit`]).
+    Commit(String),
+}
+
+impl std::str::FromStr for StartSeed {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "random" => Ok(Self::Random),
+            "commit" => Ok(Self::HeadCommit),
+            _ if text.len() == 40 && text.chars().all(|c| c.is_ascii_hexdigit()) => {
+                Ok(Self::Commit(text.to_ascii_lowercase()))
+            }
+            _ => text.parse().map(Self::Fixed).map_err(|_| {
+                format!(
+                    "seed {text:?}: expected a number, `random`, `commit`, or a 40-hex-digit git \
+                     commit hash"
+                )
+            }),
+        }
+    }
+}
+
+/// A 40-hex-digit git commit hash folded to a seed: its 160 bits cut into 64-bit words (the last
+/// one 32 bits) and XORed, so every digit of the hash counts.
+pub fn fold_commit(hash: &str) -> Result<u64, String> {
+    let hash = hash.trim();
+    if hash.len() != 40 || !hash.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!("{hash:?} is not a 40-hex-digit git commit hash"));
+    }
+    let word = |range: std::ops::Range<usize>| u64::from_str_radix(&hash[range], 16).unwrap_or(0);
+    Ok(word(0..16) ^ word(16..32) ^ word(32..40))
 }
 
 /// What one seed yields.
@@ -234,9 +302,79 @@ mod tests {
             .collect();
         shards.sort_unstable();
         assert_eq!(shards, whole);
+        // Rounds of three (one per profile): shard 0 takes 100..103 and 109, shard 2 106..109.
         assert_eq!(plan(Some(10), (0, 3)).len(), Some(4));
         assert_eq!(plan(Some(10), (2, 3)).len(), Some(3));
         assert!(plan(Some(1), (1, 2)).is_empty());
+    }
+
+    /// The bug this pins down: shards took every N-th seed, and a seed's profile is its
+    /// residue mod the number of profiles, so with N a multiple of 3 each shard ran one profile.
+    /// Method: for many shard counts and profile sets, every shard's seeds are listed; together
+    /// they must be the whole range once, `len` must count them, and each shard that holds at
+    /// least a round must cover every profile, with the profile each seed has unsharded.
+    #[test]
+    fn every_shard_covers_every_profile_and_shards_partition_the_range() {
+        let profile_sets = [
+            MountProfile::ALL.to_vec(),
+            vec![MountProfile::Bind, MountProfile::PowerLoss],
+            vec![MountProfile::Virtiofs],
+        ];
+        for profiles in profile_sets {
+            let p = profiles.len() as u64;
+            for count in 1..=9u64 {
+                for total in [0, 1, p * count, p * count * 2 + 1, 100] {
+                    let plan_of = |index| SeedPlan {
+                        start: 7,
+                        count: Some(total),
+                        profiles: profiles.clone(),
+                        shard: (index, count),
+                    };
+                    let whole = SeedPlan {
+                        shard: (0, 1),
+                        ..plan_of(0)
+                    };
+                    let mut all = Vec::new();
+                    for index in 0..count {
+                        let shard = plan_of(index);
+                        let seeds: Vec<(u64, MountProfile)> =
+                            (0..).map_while(|n| shard.nth(n)).collect();
+                        assert_eq!(shard.len(), Some(seeds.len() as u64), "{shard:?}");
+                        let covered: std::collections::BTreeSet<_> =
+                            seeds.iter().map(|s| s.1.name()).collect();
+                        if seeds.len() as u64 >= p {
+                            assert_eq!(covered.len() as u64, p, "{shard:?} ran {covered:?}");
+                        }
+                        all.extend(seeds);
+                    }
+                    all.sort_by_key(|s| s.0);
+                    let unsharded: Vec<_> = (0..).map_while(|n| whole.nth(n)).collect();
+                    assert_eq!(all, unsharded, "{count} shards of {total} seeds");
+                    assert_eq!(unsharded.len() as u64, total);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_start_seed_is_a_number_random_or_a_commit() {
+        assert_eq!("42".parse(), Ok(StartSeed::Fixed(42)));
+        assert_eq!("random".parse(), Ok(StartSeed::Random));
+        assert_eq!("commit".parse(), Ok(StartSeed::HeadCommit));
+        let hash = "0123456789ABCDEFfedcba987654321000112233";
+        assert_eq!(
+            hash.parse(),
+            Ok(StartSeed::Commit(hash.to_ascii_lowercase()))
+        );
+        assert!("soon".parse::<StartSeed>().is_err());
+        // 0123456789abcdef ^ fedcba9876543210 ^ 00112233.
+        assert_eq!(fold_commit(hash), Ok(0xffff_ffff_ffee_ddcc));
+        assert_ne!(
+            fold_commit("1123456789abcdeffedcba987654321000112233"),
+            fold_commit(hash),
+            "every digit counts"
+        );
+        assert!(fold_commit("abc").is_err());
     }
 
     #[test]

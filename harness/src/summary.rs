@@ -1,9 +1,11 @@
 //! The run summary: what a `clawsim run` covered and found, as a table for people and as JSON
 //! for machines.
 //!
-//! It answers: how many seeds, how much simulated time, how fast; which faults struck and how
-//! often; how often each property was applied and in how many runs it held; where crashes and
-//! I/O errors landed among the core's step kinds; and which seeds failed.
+//! It answers: what was run (seed range, shard, profiles, workload, jobs); how many seeds, how
+//! much simulated time, how fast; whether each seed ran the same twice (when asked); which
+//! faults struck and how often; how often each property was applied and in how many runs it
+//! held; where crashes and I/O errors landed among the core's step kinds; and which seeds
+//! failed, each with the command that replays it.
 
 use crate::properties::Property;
 use crate::seeds::SeedResult;
@@ -23,12 +25,52 @@ pub struct Failure {
     pub first: String,
     /// The artifact folder, once written.
     pub artifact: Option<String>,
+    /// The command that replays it: the artifact's shrunk case once saved, else the seed.
+    pub replay: String,
+}
+
+/// What a run was asked to cover, as its summary reports it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RunInfo {
+    /// The first seed of the range.
+    pub seed_start: u64,
+    /// Seeds in the range before sharding; `None` for a run bounded by time.
+    pub seed_count: Option<u64>,
+    /// The time budget, seconds, when the run has one.
+    pub time_budget_seconds: Option<f64>,
+    /// `I/N`.
+    pub shard: String,
+    pub workload: String,
+    pub profiles: Vec<String>,
+    pub jobs: usize,
+    /// Whether each seed ran twice and its trace hashes were compared.
+    pub check_determinism: bool,
+}
+
+impl RunInfo {
+    /// The range as `start..end` (end excluded), or `start..` when bounded by time.
+    pub fn range(&self) -> String {
+        match self.seed_count {
+            Some(count) => format!(
+                "{}..{}",
+                self.seed_start,
+                self.seed_start.wrapping_add(count)
+            ),
+            None => format!("{}..", self.seed_start),
+        }
+    }
 }
 
 /// Everything the run covered and found.
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
+    pub run: RunInfo,
     pub seeds: u64,
+    /// The lowest and highest seed that ran.
+    pub seed_first: Option<u64>,
+    pub seed_last: Option<u64>,
+    /// Seeds whose second run's trace hash differed (with `check_determinism`).
+    pub determinism_mismatches: u64,
     pub seeds_by_profile: BTreeMap<String, u64>,
     pub sim_ms: i64,
     pub steps: u64,
@@ -48,6 +90,9 @@ impl Summary {
     /// Adds one seed's result.
     pub fn add(&mut self, result: &SeedResult) {
         self.seeds += 1;
+        self.seed_first = Some(self.seed_first.map_or(result.seed, |s| s.min(result.seed)));
+        self.seed_last = Some(self.seed_last.map_or(result.seed, |s| s.max(result.seed)));
+        self.determinism_mismatches += u64::from(result.determinism_mismatch.is_some());
         *self
             .seeds_by_profile
             .entry(result.profile.name().into())
@@ -100,8 +145,22 @@ impl Summary {
     /// The table people read at the end of a run.
     pub fn table(&self) -> String {
         let mut out = String::new();
+        let run = &self.run;
+        let _ = writeln!(
+            out,
+            "run              seeds {} shard {} profiles {} workload {} jobs {}",
+            run.range(),
+            run.shard,
+            run.profiles.join(","),
+            run.workload,
+            run.jobs
+        );
         let by_profile = join_counts(&self.seeds_by_profile);
         let _ = writeln!(out, "seeds            {} ({by_profile})", self.seeds);
+        if let (Some(first), Some(last)) = (self.seed_first, self.seed_last) {
+            let _ = writeln!(out, "seeds ran        {first} to {last}");
+        }
+        let _ = writeln!(out, "determinism      {}", self.determinism());
         let _ = writeln!(
             out,
             "simulated time   {:.1} h ({:.0}x wall time)",
@@ -128,14 +187,32 @@ impl Summary {
         for failure in &self.failures {
             let _ = writeln!(
                 out,
-                "  seed {} ({}): {} - {}",
+                "  seed {} ({}): {} - {}\n    replay: {}",
                 failure.seed,
                 failure.profile,
                 failure.failed.join(", "),
-                failure.first
+                failure.first,
+                failure.replay
             );
         }
         out
+    }
+
+    /// The determinism check's result in words.
+    pub fn determinism(&self) -> String {
+        if !self.run.check_determinism {
+            "not checked (--check-determinism runs each seed twice)".to_string()
+        } else if self.determinism_mismatches == 0 {
+            format!(
+                "held: every one of {} seeds gave the same trace twice",
+                self.seeds
+            )
+        } else {
+            format!(
+                "FAILED: {} of {} seeds gave a different trace the second time",
+                self.determinism_mismatches, self.seeds
+            )
+        }
     }
 
     fn landing_table(&self, out: &mut String) {
@@ -157,13 +234,32 @@ impl Summary {
     }
 
     /// The JSON summary (`--summary-json`).
-    pub fn json(&self, build: &str, seed_start: u64) -> serde_json::Value {
+    pub fn json(&self, build: &str) -> serde_json::Value {
         let names = |map: &BTreeMap<Property, u64>| -> BTreeMap<&'static str, u64> {
             map.iter().map(|(p, n)| (p.name(), *n)).collect()
         };
+        let determinism = if self.run.check_determinism {
+            serde_json::json!({
+                "checked": true,
+                "held": self.determinism_mismatches == 0,
+                "seeds": self.seeds,
+                "mismatches": self.determinism_mismatches,
+            })
+        } else {
+            serde_json::json!({ "checked": false })
+        };
         serde_json::json!({
             "build": build,
-            "seed_start": seed_start,
+            "run": self.run,
+            "seed_start": self.run.seed_start,
+            "seed_range": self.run.range(),
+            "shard": self.run.shard,
+            "workload": self.run.workload,
+            "profiles": self.run.profiles,
+            "jobs": self.run.jobs,
+            "seed_first": self.seed_first,
+            "seed_last": self.seed_last,
+            "determinism": determinism,
             "seeds": self.seeds,
             "seeds_by_profile": self.seeds_by_profile,
             "violations": self.violations(),
@@ -220,5 +316,6 @@ fn failure_of(result: &SeedResult) -> Failure {
         failed,
         first,
         artifact: None,
+        replay: crate::artifact::seed_replay_command(result),
     }
 }
