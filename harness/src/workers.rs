@@ -241,12 +241,15 @@ fn replay_command(request: &SeedRequest) -> String {
         .workload
         .to_possible_value()
         .expect("no skipped variant");
-    format!(
-        "clawsim replay {seed} --profile {profile} --workload {workload}",
-        seed = request.seed,
-        profile = request.profile.name(),
-        workload = workload.get_name(),
-    )
+    crate::cli::shell_command(&[
+        crate::cli::this_exe(),
+        "replay".into(),
+        request.seed.to_string(),
+        "--profile".into(),
+        request.profile.name().to_string(),
+        "--workload".into(),
+        workload.get_name().to_string(),
+    ])
 }
 
 /// Closes every worker's input and waits for it; after a failure, kills the others first.
@@ -349,7 +352,8 @@ mod tests {
             error.contains(&format!("seed {seed} (profile {profile})")),
             "{error}"
         );
-        let replay = format!("`clawsim replay {seed} --profile {profile} --workload default`");
+        // The command names this executable by its absolute path.
+        let replay = format!(" replay {seed} --profile {profile} --workload default`");
         assert!(error.contains(&replay), "{error}");
     }
 

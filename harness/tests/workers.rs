@@ -64,7 +64,7 @@ fn a_worker_that_dies_is_reported_with_its_seed_and_a_replay_command() {
     );
     assert!(
         error.contains(&format!(
-            "`clawsim replay 40 --profile {profile} --workload default`"
+            " replay 40 --profile {profile} --workload default`"
         )),
         "{error}"
     );
