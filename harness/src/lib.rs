@@ -30,6 +30,7 @@ pub mod cli;
 pub mod generators;
 pub mod landing;
 pub use clawsim_oracle::properties;
+pub mod coverage;
 pub mod replay_command;
 pub mod run_command;
 pub mod scenarios;

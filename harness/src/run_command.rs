@@ -123,6 +123,7 @@ pub fn run(args: &RunArgs) -> Result<i32, String> {
     // What ran before a worker failed is still reported, failures and all.
     save_artifacts(args, &mut summary, &failing);
     report(args, &summary)?;
+    warn_never_reached(&summary);
     pooled?;
     if summary.seeds == 0 {
         return Err(format!(
@@ -386,6 +387,21 @@ pub fn parse_shard(text: &str) -> Result<(u64, u64), String> {
         return Err(format!("shard {text:?}: need 0 <= I < N"));
     }
     Ok((index, count))
+}
+
+/// Warns about every situation of the coverage catalog no seed reached: no property was
+/// tested there, however clean the run.
+fn warn_never_reached(summary: &Summary) {
+    let never = summary.never_reached();
+    if !never.is_empty() && summary.seeds > 0 {
+        eprintln!(
+            "warning: {} of {} coverage situations were never reached, so nothing was checked \
+             there: {}",
+            never.len(),
+            crate::coverage::CATALOG.len(),
+            never.join(", ")
+        );
+    }
 }
 
 #[cfg(test)]

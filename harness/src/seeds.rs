@@ -141,6 +141,9 @@ pub struct SeedResult {
     pub determinism_mismatch: Option<u64>,
     pub fault_counts: BTreeMap<String, u64>,
     pub landings: Vec<Landing>,
+    /// The coverage catalog's situations the run reached.
+    #[serde(default)]
+    pub reached: Vec<String>,
     pub steps: u64,
     pub sim_ms: i64,
     /// Problems of the world itself (setup failed, step bound hit).
@@ -176,11 +179,13 @@ pub fn run_seed(
             run_world(config).trace_hash
         })
         .filter(|again| *again != outcome.trace_hash);
+    let landings = fault_landings(&outcome);
     SeedResult {
         seed,
         profile,
         workload,
-        landings: fault_landings(&outcome),
+        reached: crate::coverage::reached(&outcome, &landings),
+        landings,
         verdict,
         trace_hash: outcome.trace_hash,
         determinism_mismatch,

@@ -7,6 +7,7 @@
 //! held; where crashes and I/O errors landed among the core's step kinds; and which seeds
 //! failed, each with the command that replays it.
 
+use crate::coverage::CATALOG;
 use crate::properties::Property;
 use crate::seeds::SeedResult;
 use serde::Serialize;
@@ -82,6 +83,8 @@ pub struct Summary {
     /// Per step kind: runs with a crash / an I/O error landing in it.
     pub crash_runs: BTreeMap<String, u64>,
     pub io_error_runs: BTreeMap<String, u64>,
+    /// Per situation of the coverage catalog: runs that reached it.
+    pub reached_runs: BTreeMap<String, u64>,
     pub world_errors: u64,
     pub failures: Vec<Failure>,
 }
@@ -108,6 +111,9 @@ impl Summary {
             *self.held_runs.entry(*property).or_default() += held;
         }
         self.add_landings(result);
+        for name in &result.reached {
+            *self.reached_runs.entry(name.clone()).or_default() += 1;
+        }
         self.world_errors += u64::from(!result.errors.is_empty());
         if result.failed() {
             self.failures.push(failure_of(result));
@@ -183,6 +189,7 @@ impl Summary {
             let _ = writeln!(out, "  {name:<22} {checks:>8} {held:>8}/{}", self.seeds);
         }
         self.landing_table(&mut out);
+        self.coverage_table(&mut out);
         let _ = writeln!(out, "violations       {}", self.violations());
         for failure in &self.failures {
             let _ = writeln!(
@@ -233,6 +240,30 @@ impl Summary {
         }
     }
 
+    /// How many seeds reached each situation of the catalog; a situation no seed reached is
+    /// marked, since no property was tested there.
+    fn coverage_table(&self, out: &mut String) {
+        let _ = writeln!(out, "coverage (runs that reached it)");
+        for situation in CATALOG {
+            let runs = self.reached_runs.get(situation.name).copied().unwrap_or(0);
+            let mark = if runs == 0 { "  NEVER REACHED" } else { "" };
+            let _ = writeln!(
+                out,
+                "  {:<44} {runs:>8}/{}{mark}",
+                situation.name, self.seeds
+            );
+        }
+    }
+
+    /// The catalog's situations no seed reached, in catalog order.
+    pub fn never_reached(&self) -> Vec<&'static str> {
+        CATALOG
+            .iter()
+            .filter(|s| !self.reached_runs.contains_key(s.name))
+            .map(|s| s.name)
+            .collect()
+    }
+
     /// The JSON summary (`--summary-json`).
     pub fn json(&self, build: &str) -> serde_json::Value {
         let names = |map: &BTreeMap<Property, u64>| -> BTreeMap<&'static str, u64> {
@@ -276,6 +307,11 @@ impl Summary {
                 "io_error": self.io_error_runs,
             },
             "world_errors": self.world_errors,
+            "coverage": CATALOG
+                .iter()
+                .map(|s| (s.name, self.reached_runs.get(s.name).copied().unwrap_or(0)))
+                .collect::<BTreeMap<_, _>>(),
+            "never_reached": self.never_reached(),
         })
     }
 }
