@@ -8,6 +8,13 @@
 //! A provider turn never blocks a step: the query is polled with the current time and says
 //! when it wants to be polled again.
 //!
+//! **One conversation per turn** (PROTOCOL §5 Decision). A batch and the turn it starts serve
+//! one conversation (`channel_type`, `platform_id`, `thread_id`), so every reply of the turn goes
+//! back where its messages came from (another agent's message names its sending session in
+//! `thread_id`, and is answered there). A pending message of another conversation is neither
+//! batched nor pushed: it and the rows behind it wait for the next batch, in seq order, and the
+//! running turn is ended so that batch comes as soon as the turn has answered what it holds.
+//!
 //! **What it must survive.** The process may die between any two steps: a message is claimed
 //! (`processing`) before it reaches the provider and acked `completed`/`failed` only when the
 //! query that consumed it is over, so a dead container's claims are simply taken again by the
@@ -298,6 +305,14 @@ impl AgentRunner {
                     if !accepting || held_back {
                         continue;
                     }
+                    if !self.same_conversation(&row, &intake) {
+                        // PROTOCOL §5 "one conversation per turn": it waits for its own turn,
+                        // and so do the rows behind it (seq order). A running turn is ended so
+                        // that turn comes without waiting out the idle timeout.
+                        held_back = true;
+                        intake.end_query |= running.is_some();
+                        continue;
+                    }
                     let suspect = self.suspects.contains(&row.id);
                     if suspect && (running.is_some() || !intake.prompt_rows.is_empty()) {
                         held_back = true;
@@ -346,6 +361,14 @@ impl AgentRunner {
             }
         }
         intake
+    }
+
+    /// True when `row` belongs to the conversation (`channel_type`, `platform_id`,
+    /// `thread_id`) of the running turn, or of the batch being formed; any row can start one.
+    fn same_conversation(&self, row: &InboundRow, intake: &Intake) -> bool {
+        let running = self.active.as_ref().map(|active| &active.reply.route);
+        let forming = intake.prompt_rows.first().map(|(first, _)| &first.route);
+        running.or(forming).is_none_or(|route| *route == row.route)
     }
 
     fn disposition(&self, row: &InboundRow, running: bool) -> Disposition {
@@ -611,7 +634,7 @@ impl AgentRunner {
         Ok(())
     }
 
-    /// A chat row to the current batch's first message.
+    /// A chat row to the current turn's conversation, citing its batch's first message.
     fn write_reply(&mut self, text: String, now_ms: Millis) -> Result<()> {
         let Some(active) = self.active.as_ref() else {
             return Ok(());
