@@ -15,6 +15,12 @@
 //! wrong place. Here a turn serves one conversation; a message of another waits for its own
 //! turn, in seq order, and is answered where it came from.
 //!
+//! The third is PROTOCOL §5 "no silent success": a turn aborted after 40 s of silence was acked
+//! `completed` with no reply, so the user never learnt that nothing came. Here a message whose
+//! turn ends without a result (the provider went quiet, hung, or failed) ends `failed` with an
+//! `Error: …` reply in its conversation; only an empty result the provider itself returned
+//! completes without a reply.
+//!
 //! Method: the test plays the host, writing `inbound.db` directly, and steps the runner on a
 //! manual clock with the scriptable mock provider.
 
@@ -209,7 +215,11 @@ fn heartbeat_is_touched_every_poll_while_a_silent_query_thinks() {
     assert_eq!(world.ack(&id).as_deref(), Some(status::PROCESSING));
 
     world.run_for(IDLE_TIMEOUT_MS);
-    assert_eq!(world.ack(&id).as_deref(), Some(status::COMPLETED));
+    assert_eq!(
+        world.ack(&id).as_deref(),
+        Some(status::FAILED),
+        "no silent success"
+    );
 }
 
 #[test]
@@ -355,4 +365,66 @@ fn conversations_take_their_turns_in_seq_order() {
     for (prompt, text) in prompts.iter().zip(["one", "two", "three"]) {
         assert!(prompt.contains(&format!(">{text}</message>")), "{prompt}");
     }
+}
+
+/// `(route, in_reply_to)` of every outbound row whose text starts with `Error: `.
+fn error_replies(world: &RunnerWorld) -> Vec<(Route, Option<String>)> {
+    let rows = world.outbound();
+    let errors = rows.into_iter().filter(|row| {
+        let content = row.content_json();
+        content["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Error: "))
+    });
+    errors.map(|row| (row.route, row.in_reply_to)).collect()
+}
+
+#[test]
+fn a_turn_silent_until_the_idle_timeout_fails_with_an_error_reply() {
+    // Goal: silence is not success. Method: a provider that never answers; the runner ends the
+    // turn at the idle timeout and the mock is then done.
+    let mut world = RunnerWorld::new();
+    let id = world.chat("u1", "@mock silent");
+    world.run_for(IDLE_TIMEOUT_MS + 1_000);
+    assert!(!world.runner.query_running());
+    assert_eq!(world.ack(&id).as_deref(), Some(status::FAILED));
+    assert_eq!(error_replies(&world), [(chat_route(), Some(id))]);
+}
+
+#[test]
+fn a_hung_provider_aborted_after_the_idle_timeout_fails_with_an_error_reply() {
+    // Goal: a provider that ignores `end()` is aborted one timeout later, and its message is not
+    // completed as answered. Method: a provider thinking far longer than two timeouts.
+    let mut world = RunnerWorld::new();
+    let id = world.chat("u1", "@mock think 100s; say too late");
+    world.run_for(2 * IDLE_TIMEOUT_MS + 1_000);
+    assert!(!world.runner.query_running(), "aborted");
+    assert_eq!(world.ack(&id).as_deref(), Some(status::FAILED));
+    assert_eq!(error_replies(&world), [(chat_route(), Some(id))]);
+}
+
+#[test]
+fn an_unanswered_follow_up_fails_while_the_answered_prompt_completes() {
+    // Goal: the verdict is per input. Method: the prompt is answered, then a follow-up pushed
+    // into the same turn meets a provider that falls silent.
+    let mut world = RunnerWorld::new();
+    let first = world.chat("u1", "@mock think 2s; say first answer");
+    world.step();
+    let follow_up = world.chat("u1", "@mock silent");
+    world.step();
+    assert_eq!(world.provider_inputs().len(), 2, "pushed into the turn");
+    world.run_for(2 * IDLE_TIMEOUT_MS);
+    assert_eq!(world.ack(&first).as_deref(), Some(status::COMPLETED));
+    assert_eq!(world.ack(&follow_up).as_deref(), Some(status::FAILED));
+    assert_eq!(error_replies(&world), [(chat_route(), Some(follow_up))]);
+}
+
+#[test]
+fn an_empty_result_the_provider_chose_completes_without_a_reply() {
+    // Goal: the one silence that is success: the agent answered with nothing.
+    let mut world = RunnerWorld::new();
+    let id = world.chat("u1", "@mock reply 0");
+    world.run_for(IDLE_TIMEOUT_MS + 1_000);
+    assert_eq!(world.ack(&id).as_deref(), Some(status::COMPLETED));
+    assert!(world.outbound().is_empty());
 }
