@@ -3,6 +3,7 @@
 
 use crate::config::RunnerConfig;
 use crate::env::{Env, SessionPaths};
+use crate::live::agent_lock;
 use crate::live::env::{sleep_until_ms, LiveEnv};
 use crate::provider::Provider;
 use crate::runner::mock::MockProvider;
@@ -42,6 +43,10 @@ pub const AGENT_ENV_VARS: &[(&str, &str)] = &[
     ),
     ("CLAWSIM_PROVIDER", "provider to use: mock (the only one)"),
     (
+        "CLAWSIM_AGENT_LOCK",
+        "lock file held while the agent lives; if another agent holds it, exit at once",
+    ),
+    (
         "CLAWSIM_MOCK_SCRIPT",
         "file with a mock script applied to every prompt without its own",
     ),
@@ -52,6 +57,8 @@ pub const AGENT_ENV_VARS: &[(&str, &str)] = &[
 pub struct AgentSettings {
     pub runner: RunnerConfig,
     pub mock_default_script: Option<String>,
+    /// The session's agent lock ([`crate::live::agent_lock`]), when the runtime gave one.
+    pub lock_file: Option<PathBuf>,
 }
 
 /// Reads the settings from environment variables; an error names the variable.
@@ -101,6 +108,7 @@ pub fn settings_from_vars(vars: &BTreeMap<String, String>) -> Result<AgentSettin
     Ok(AgentSettings {
         runner,
         mock_default_script,
+        lock_file: vars.get("CLAWSIM_AGENT_LOCK").map(PathBuf::from),
     })
 }
 
@@ -115,6 +123,28 @@ fn read_ms(vars: &BTreeMap<String, String>, name: &str, into: &mut i64) -> Resul
     Ok(())
 }
 
+/// Exit code of an agent that found its session's lock held by another agent.
+pub const EXIT_SESSION_TAKEN: i32 = 75;
+
+/// Takes the session's agent lock, if one is configured; `Err(exit code)` when another live
+/// agent holds it: one agent-runner per session, never two writers of one outbound.db.
+fn lock_session(settings: &AgentSettings) -> Result<Option<agent_lock::AgentLock>, i32> {
+    let Some(path) = &settings.lock_file else {
+        return Ok(None);
+    };
+    match agent_lock::acquire(path) {
+        Ok(Some(lock)) => Ok(Some(lock)),
+        Ok(None) => {
+            tracing::warn!(lock = %path.display(), "another agent-runner holds this session");
+            Err(EXIT_SESSION_TAKEN)
+        }
+        Err(error) => {
+            tracing::warn!(lock = %path.display(), %error, "agent lock not taken; running anyway");
+            Ok(None)
+        }
+    }
+}
+
 fn provider_for(settings: &AgentSettings) -> Box<dyn Provider> {
     match &settings.mock_default_script {
         Some(script) => Box::new(MockProvider::with_default_script(script)),
@@ -125,6 +155,10 @@ fn provider_for(settings: &AgentSettings) -> Box<dyn Provider> {
 /// Runs the agent-runner until its provider exits the process; returns the exit code.
 /// Errors of a step are logged and retried at the idle interval: a loop never crashes.
 pub fn run_agent(settings: AgentSettings) -> i32 {
+    let _lock = match lock_session(&settings) {
+        Ok(lock) => lock,
+        Err(code) => return code,
+    };
     let env: Rc<dyn Env> = Rc::new(LiveEnv::new());
     let idle_ms = settings.runner.poll_interval_idle_ms;
     let mut runner = loop {
