@@ -61,6 +61,11 @@ const INBOUND_MIGRATIONS: &[&str] = &[
     // next one is not yet scheduled without scanning the history of completed rows.
     "CREATE INDEX IF NOT EXISTS messages_in_recurring ON messages_in(status)
         WHERE recurrence IS NOT NULL;",
+    // 4: the dead containers' claims (message id, `status_changed` of its `processing` ack) the
+    // sweep has counted as a try, so a restarted host does not count them again. A row lives
+    // only while its claim is still in outbound.db.
+    "CREATE TABLE IF NOT EXISTS counted_claims (message_id TEXT NOT NULL,
+        claimed_at TEXT NOT NULL, PRIMARY KEY (message_id, claimed_at));",
 ];
 
 const OUTBOUND_MIGRATIONS: &[&str] = &[

@@ -24,6 +24,15 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// The file or path the error happened on, if it names one.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Error::Sqlite { file, .. } => Some(file),
+            Error::Io { path, .. } => Some(path),
+            Error::Invalid(_) => None,
+        }
+    }
+
     /// True for errors that a later attempt may not see: a locked or busy database, or a
     /// read-only reader that found a hot journal the writer has not rolled back yet.
     pub fn is_transient(&self) -> bool {

@@ -33,6 +33,12 @@ pub trait ContainerRuntime {
     fn state(&mut self, session_id: &str) -> ContainerState;
     /// Kills the session's container at once (a presumed-dead or hung agent).
     fn kill(&mut self, session_id: &str) -> Result<(), String>;
+    /// At host start: takes charge of the session's container if one still runs from an
+    /// earlier host process, and says whether it does. Runtimes that always know their
+    /// containers (Docker by label, the simulator) need nothing more than `state`.
+    fn adopt(&mut self, spec: &ContainerSpec) -> ContainerState {
+        self.state(&spec.session_id)
+    }
     /// Stops an idle container.
     fn stop(&mut self, session_id: &str) -> Result<(), String> {
         self.kill(session_id)

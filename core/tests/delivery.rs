@@ -588,3 +588,48 @@ fn a_backlog_longer_than_one_read_is_delivered_in_one_pass() {
     }
     assert_eq!(deliver(&mut host, &session_id, accept).len(), 150);
 }
+
+/// One delivery pass that tolerates step errors (the pass then ends); returns what was sent.
+fn deliver_tolerant(
+    host: &mut clawsim_core::host::Host,
+    session_id: &str,
+) -> Vec<clawsim_core::channel::OutboundDelivery> {
+    let mut pass = host.begin_delivery(session_id).unwrap().expect("no pass");
+    let mut sent = Vec::new();
+    while let Ok(DeliveryStep::Send(delivery)) = host.delivery_step(&mut pass) {
+        sent.push(delivery);
+        host.delivery_sent(&mut pass, Ok(())).unwrap();
+    }
+    host.end_delivery(pass);
+    sent
+}
+
+#[test]
+fn a_malformed_row_delays_no_other_row_and_ends_undeliverable_with_its_reason() {
+    // Story (PROTOCOL §7, §9.14): a row whose every read failed ended each pass with an error,
+    // so the watermark never passed it and every later row of its session waited forever.
+    // Method: a row whose content is a blob (what a broken writer could leave: it cannot be
+    // read as text), then a good reply; passes run with time moving past any backoff.
+    let world = World::new();
+    let (mut host, session_id, agent, message_id) = session_with_message(&world);
+    let bad = agent.reply(&message_id, "to be broken");
+    let db = rusqlite::Connection::open(agent.paths.outbound_db()).unwrap();
+    db.execute(
+        "UPDATE messages_out SET content = x'00ff' WHERE id = ?1",
+        [&bad],
+    )
+    .unwrap();
+    agent.reply(&message_id, "after the bad row");
+
+    let mut sent = deliver_tolerant(&mut host, &session_id);
+    sent.extend(deliver_tolerant(&mut host, &session_id));
+    assert_eq!(texts(&sent), ["after the bad row"], "within one pass of it");
+    for _ in 0..20 {
+        world.env.advance_ms(10 * 60_000);
+        assert!(deliver_tolerant(&mut host, &session_id).is_empty());
+    }
+    let (status, reason) = delivered(&world.env, &agent.paths)[&bad].clone();
+    assert_eq!(status, "undeliverable");
+    let reason = reason.expect("a reason");
+    assert!(reason.contains("content"), "names what is wrong: {reason}");
+}

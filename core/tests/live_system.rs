@@ -16,9 +16,12 @@ use clawsim_core::live::channels::{MemoryChannel, MemoryInbox};
 use clawsim_core::live::host::{spawn_host, HostInput, LiveHostHandle};
 use clawsim_core::live::process_runtime::ProcessRuntime;
 use clawsim_core::live::LiveEnv;
+use clawsim_core::runtime::{ContainerRuntime, ContainerSpec, ContainerState};
 use clawsim_core::time::format_instant;
 use clawsim_core::Env;
 use serde_json::json;
+use std::process::Child;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -443,4 +446,122 @@ fn restarted_host_delivers_nothing_twice() {
             == Some("t1")),
         1
     );
+}
+
+/// A ProcessRuntime whose drop is a host's death: its agents are left running, handed to the
+/// test's [`Reaper`] instead of being killed.
+struct DyingRuntime {
+    inner: ProcessRuntime,
+    orphans: Arc<Mutex<Vec<Child>>>,
+}
+
+impl ContainerRuntime for DyingRuntime {
+    fn start(&mut self, spec: &ContainerSpec) -> Result<(), String> {
+        self.inner.start(spec)
+    }
+    fn state(&mut self, session_id: &str) -> ContainerState {
+        self.inner.state(session_id)
+    }
+    fn kill(&mut self, session_id: &str) -> Result<(), String> {
+        self.inner.kill(session_id)
+    }
+    fn adopt(&mut self, spec: &ContainerSpec) -> ContainerState {
+        self.inner.adopt(spec)
+    }
+}
+
+impl Drop for DyingRuntime {
+    fn drop(&mut self) {
+        self.orphans.lock().unwrap().extend(self.inner.abandon());
+    }
+}
+
+/// Kills and waits for every orphaned agent when the test ends, however it ends.
+struct Reaper(Arc<Mutex<Vec<Child>>>);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        for mut child in self.0.lock().unwrap().drain(..) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn spawn_dying_host(
+    data: &std::path::Path,
+    orphans: &Arc<Mutex<Vec<Child>>>,
+) -> (LiveHostHandle, MemoryInbox) {
+    let (channel, inbox) = MemoryChannel::new("test");
+    let orphans = orphans.clone();
+    let host = spawn_host(
+        config(data),
+        move || {
+            Box::new(DyingRuntime {
+                inner: ProcessRuntime::new(env!("CARGO_BIN_EXE_clawsim-agent")),
+                orphans,
+            })
+        },
+        vec![Box::new(channel)],
+        |host: &mut Host| {
+            host.add_agent_group("ag", "Agent")?;
+            host.add_messaging_group("mg", "test", "room-1")?;
+            host.wire("mg", "ag", 0, SessionMode::PerThread)
+        },
+    )
+    .expect("host starts");
+    (host, inbox)
+}
+
+fn say_on(host: &LiveHostHandle, text: &str) {
+    let content = json!({"sender": "Ann", "senderId": "u1", "text": text});
+    host.send(HostInput::Message(InboundEvent {
+        channel_type: "test".into(),
+        platform_id: "room-1".into(),
+        thread_id: Some("t1".into()),
+        kind: "chat".into(),
+        content: content.to_string(),
+    }));
+}
+
+#[test]
+fn a_restarted_host_adopts_the_live_agent_instead_of_starting_a_second() {
+    // Story: ProcessRuntime wrote a pid file it never read back, so a host that died and
+    // restarted knew nothing of the agent still running and started a second agent-runner on
+    // the same session: two writers of one outbound.db. Method: a host whose runtime dies
+    // without stopping its agent (the agent is left running, as a dead host's children are),
+    // a new host on the same data, a message after the restart; every agent process logs
+    // "agent-runner started" once, so the session's agent log counts the agents started.
+    let orphans = Arc::new(Mutex::new(Vec::new()));
+    let _reaper = Reaper(orphans.clone());
+    let data = tempfile::tempdir().unwrap();
+    let (host, inbox) = spawn_dying_host(data.path(), &orphans);
+    say_on(&host, "@mock say before the crash");
+    inbox
+        .wait_for(|d| text_of(d) == "before the crash", WAIT)
+        .expect("first reply");
+    let session = host.call(|h| h.active_sessions().unwrap()).remove(0);
+    host.shutdown();
+    assert_eq!(
+        orphans.lock().unwrap().len(),
+        1,
+        "the agent outlived its host"
+    );
+
+    let (host, inbox) = spawn_dying_host(data.path(), &orphans);
+    say_on(&host, "@mock say after the restart");
+    inbox
+        .wait_for(|d| text_of(d) == "after the restart", WAIT)
+        .expect("reply after the restart");
+    let log = session
+        .paths
+        .root
+        .with_file_name(format!("{}.agent.log", session.id));
+    let log = std::fs::read_to_string(log).unwrap();
+    assert_eq!(
+        log.matches("agent-runner started").count(),
+        1,
+        "one agent-runner per session:\n{log}"
+    );
+    host.shutdown();
 }

@@ -101,6 +101,11 @@ fn v1_inbound_db_keeps_its_rows_and_gains_the_new_columns() {
             && delivered_columns.contains(&"reason".into())
     );
     assert!(names(conn, "column", "delivery_attempts").contains(&"next_attempt_at".into()));
+    assert_eq!(
+        names(conn, "column", "counted_claims"),
+        ["claimed_at", "message_id"],
+        "the claims counted as a try survive a host restart"
+    );
     let indexes = names(conn, "index", "messages_in");
     for index in [
         "messages_in_status_seq",

@@ -203,12 +203,14 @@ fn fatal_provider_error_replies_and_fails_the_batch() {
 }
 
 #[test]
-fn retryable_provider_error_replies_and_completes_the_batch() {
+fn retryable_provider_error_replies_and_fails_the_turn_it_ended() {
+    // A retryable error that ends the query leaves the batch without a result: PROTOCOL §5 "no
+    // silent success" makes it `failed` (its error reply told the user), never `completed`.
     let mut world = RunnerWorld::new();
     let id = world.chat("u1", "@mock error retryable overloaded");
     world.step();
     assert_eq!(world.texts(), ["Error: overloaded"]);
-    assert_eq!(world.ack(&id).as_deref(), Some(status::COMPLETED));
+    assert_eq!(world.ack(&id).as_deref(), Some(status::FAILED));
 }
 
 #[test]
@@ -401,7 +403,13 @@ fn provider_that_ignores_end_is_aborted_one_timeout_later() {
     assert_eq!(world.ack(&id).as_deref(), Some(status::PROCESSING));
     world.run_for(1);
     assert!(aborted.get());
-    assert_eq!(world.ack(&id).as_deref(), Some(status::COMPLETED));
+    // Aborted without a result: failed, with an error reply (PROTOCOL §5 "no silent success").
+    assert_eq!(world.ack(&id).as_deref(), Some(status::FAILED));
+    assert!(
+        world.texts()[0].starts_with("Error: "),
+        "{:?}",
+        world.texts()
+    );
     assert!(!world.runner.query_running());
 }
 

@@ -226,6 +226,37 @@ fn a_container_that_exits_with_claims_costs_each_claim_one_try_once() {
     assert_eq!(s.row(&s.message_id).tries, 2);
 }
 
+#[test]
+fn a_dead_containers_claim_costs_one_try_across_host_restarts() {
+    // Story: the set of claims already counted as a try lived only in host memory, so a host
+    // that restarted before the next container cleared a dead container's claims counted them
+    // again, and repeated host crashes failed a message in fewer real tries than max_tries.
+    // Method: one dead container's claim, then several host restarts with the claim still in
+    // outbound.db (no container has run since); the count must stay at one try.
+    let mut s = setup();
+    s.sweep();
+    s.agent.ack(&s.message_id, "processing");
+    s.agent.touch_heartbeat();
+    s.world.runtime.exit(&s.session.id);
+    assert_eq!(s.sweep().retried, 1);
+    assert_eq!(s.row(&s.message_id).tries, 1);
+    for restart in 1..=3 {
+        s.host = s.world.open();
+        let report = s.sweep();
+        assert_eq!(
+            report.retried, 0,
+            "restart {restart} counted the claim again"
+        );
+        assert_eq!(s.row(&s.message_id).tries, 1, "restart {restart}");
+    }
+    // A new claim of the same message (the next container's) is a new try, as before.
+    s.advance(60_000);
+    s.agent.ack(&s.message_id, "processing");
+    s.world.runtime.exit(&s.session.id);
+    assert_eq!(s.sweep().retried, 1);
+    assert_eq!(s.row(&s.message_id).tries, 2);
+}
+
 /// Leaves a hot journal beside the session's outbound.db, as a container killed inside a write
 /// transaction does: the files are copied while a transaction that spilled pages is open.
 fn leave_hot_journal(s: &Setup) {

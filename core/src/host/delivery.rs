@@ -17,6 +17,11 @@
 //! transient adapter error is counted in `delivery_attempts` and retried after
 //! `send_backoff_base_ms · 2^attempts`; at `send_attempts_max` attempts the row is undeliverable.
 //! Nothing is skipped without a log line naming the session and the row.
+//!
+//! **No head-of-line blocking** (PROTOCOL §9.14). A row that fails on its own (unreadable,
+//! an action whose write fails every time) never ends the pass: it is refused or counted as a
+//! failed attempt, and the pass goes on, so it delays no later row and ends undeliverable with
+//! its reason. Only trouble with the session's files (busy, locked, unwritable) ends a pass.
 
 use super::actions::{self, Verdict};
 use super::router::AgentDelivery;
@@ -100,6 +105,8 @@ enum Handled {
     Send(OutboundDelivery),
     /// Could not be handed on now; counts as a failed attempt.
     Transient(String),
+    /// Can never be handed on (a row that cannot be read): undeliverable for this reason.
+    Refused(String),
 }
 
 pub(super) fn begin(host: &mut Host, session_id: &str) -> Result<Option<DeliveryPass>> {
@@ -153,8 +160,18 @@ fn step_until_send(host: &mut Host, pass: &mut DeliveryPass) -> Result<DeliveryS
             pass.lease = None;
             return Ok(DeliveryStep::Done);
         };
-        match handle(host, pass, &candidate)? {
+        match handle_row(host, pass, &candidate)? {
             Handled::Settled => settle(host, pass, &candidate),
+            Handled::Refused(reason) => {
+                record(
+                    host,
+                    pass,
+                    &candidate.key.1,
+                    status::UNDELIVERABLE,
+                    Some(&reason),
+                )?;
+                settle(host, pass, &candidate);
+            }
             Handled::Deferred(due_ms) => defer(host, pass, &candidate, due_ms),
             Handled::Transient(reason) => failed_attempt(host, pass, &candidate, &reason)?,
             Handled::Send(delivery) => {
@@ -292,6 +309,36 @@ fn unnumbered_rows(outbound: &mut Db) -> Result<Vec<String>> {
         let rows = stmt.query_map([], |r| r.get(0))?;
         rows.collect()
     })
+}
+
+/// [`handle`], with an error of that one row kept to the row (PROTOCOL §9.14: no head-of-line
+/// blocking). A row that cannot be read is refused at once; any other failure of its own
+/// (an action whose write fails, a lookup that errors) is a failed attempt, retried with
+/// backoff and undeliverable at the attempt limit, while the pass goes on to the next rows.
+/// Only a busy or locked file ends the pass: that is the session's trouble, not the row's,
+/// and the next pass meets it first, before counting anything against a row.
+fn handle_row(host: &mut Host, pass: &mut DeliveryPass, candidate: &Candidate) -> Result<Handled> {
+    match handle(host, pass, candidate) {
+        Ok(handled) => Ok(handled),
+        Err(error) if error.is_transient() => Err(error),
+        Err(error) if is_unreadable_row(&error) => {
+            Ok(Handled::Refused(format!("malformed row: {error}")))
+        }
+        Err(error) => Ok(Handled::Transient(error.to_string())),
+    }
+}
+
+/// True when a row's own columns could not be read as the protocol's types.
+fn is_unreadable_row(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Sqlite {
+            source: rusqlite::Error::InvalidColumnType(..)
+                | rusqlite::Error::FromSqlConversionFailure(..)
+                | rusqlite::Error::IntegralValueOutOfRange(..),
+            ..
+        }
+    )
 }
 
 /// Looks at one row: settled already, not due, or what it asks for.

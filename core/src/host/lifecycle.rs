@@ -48,12 +48,7 @@ impl Host {
         let session = self.central.require_session(session_id)?;
         let paths = self.paths(&session);
         self.ensure_session_folder(session_id, &paths)?;
-        let spec = ContainerSpec {
-            session_id: session.id.clone(),
-            agent_group_id: session.agent_group_id.clone(),
-            session_dir: paths.root,
-            env_vars: self.config.agent_env.clone(),
-        };
+        let spec = self.container_spec(&session);
         self.runtime.start(&spec).map_err(|error| {
             Error::Invalid(format!(
                 "session {session_id}: container start failed: {error}"
@@ -109,19 +104,28 @@ impl Host {
         self.runtime.state(session_id) != ContainerState::Stopped
     }
 
-    /// At open: containers an earlier host process started and the runtime still runs count
-    /// against the limit; the others are recorded stopped.
+    /// At open: containers an earlier host process started and the runtime still runs are
+    /// adopted and count against the limit; the others are recorded stopped. Every active
+    /// session is asked, whatever its recorded status: a host may die between starting a
+    /// container and recording it.
     pub(super) fn adopt_running_containers(&mut self) -> Result<()> {
         for session in self.central.active_sessions()? {
-            if session.container_status == container_status::STOPPED {
-                continue;
-            }
-            if self.container_is_up(&session.id) {
+            let spec = self.container_spec(&session);
+            if self.runtime.adopt(&spec) != ContainerState::Stopped {
                 self.running.insert(session.id);
-            } else {
+            } else if session.container_status != container_status::STOPPED {
                 self.record_container_status(&session.id, container_status::STOPPED);
             }
         }
         Ok(())
+    }
+
+    fn container_spec(&self, session: &super::central::SessionRow) -> ContainerSpec {
+        ContainerSpec {
+            session_id: session.id.clone(),
+            agent_group_id: session.agent_group_id.clone(),
+            session_dir: self.paths(session).root,
+            env_vars: self.config.agent_env.clone(),
+        }
     }
 }

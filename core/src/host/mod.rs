@@ -138,10 +138,6 @@ struct SessionMemory {
     /// Host time of the session's last activity (wake, inbound message, delivered output, work
     /// in progress), for idle stop.
     last_activity_ms: Option<Millis>,
-    /// Claims (message id, `status_changed` of its `processing` ack) already counted as a try:
-    /// a dead container's claims stay in `outbound.db` until the next container clears them,
-    /// and must not cost a try at every sweep in between.
-    counted_claims: std::collections::BTreeSet<(String, String)>,
     /// The `last_activity_ms` last written to the central DB's `sessions.last_active`.
     last_active_written_ms: Option<Millis>,
 }

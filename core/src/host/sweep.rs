@@ -15,7 +15,9 @@
 //!    A container the runtime reports stopped while it holds claims died (killed, crashed, or
 //!    exited by its provider) and is judged dead at once: without that, a message whose turn
 //!    kills the agent would be retried forever, since each new container clears the claim and
-//!    beats its heartbeat before dying again. Each claim costs one try only once.
+//!    beats its heartbeat before dying again. Each claim costs one try only once, also across
+//!    host restarts: the claims counted are recorded in inbound.db (`counted_claims`) in the
+//!    transaction that counts them, and forgotten once the claim has left outbound.db.
 //! 3. Recurrence: finished recurring rows whose next occurrence is missing get one.
 //! 4. Wake: due work and no container up.
 //! 5. Idle stop and container status.
@@ -35,6 +37,7 @@ use crate::runtime::ContainerState;
 use crate::time::{format_instant, is_due};
 use crate::Result;
 use rusqlite::{Connection, OptionalExtension};
+use std::collections::BTreeSet;
 
 /// One sweep in progress.
 struct Sweep<'a> {
@@ -82,9 +85,12 @@ pub(super) fn sweep_session(host: &mut Host, session_id: &str) -> Result<SweepRe
     // unreadable (a hot journal a read-only reader cannot roll back), waking the session's next
     // container is exactly what makes it readable again.
     if let Err(error) = sweep.sync_acks().and_then(|()| sweep.detect_stale()) {
-        tracing::warn!(session = %session_id, %error,
-            "acks and staleness not judged this sweep; outbound.db unreadable");
-        sweep.outbound = None;
+        let file = error.path().map(|path| path.display().to_string());
+        tracing::warn!(session = %session_id, %error, file = file.as_deref().unwrap_or("?"),
+            "acks and staleness not judged this sweep");
+        if error.path() != Some(sweep.paths.inbound_db().as_path()) {
+            sweep.outbound = None;
+        }
     }
     sweep.report.outbound_unreadable = sweep.outbound.is_none();
     sweep.schedule_missing_recurrences()?;
@@ -164,16 +170,15 @@ impl Sweep<'_> {
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect()
         })?;
-        let session_id = self.session.id.clone();
-        let memory = self.host.memory(&session_id);
-        memory.counted_claims.retain(|claim| claims.contains(claim));
+        let counted = self.forget_cleared_claims(&claims)?;
         let uncounted: Vec<(String, String)> = claims
             .into_iter()
-            .filter(|claim| !memory.counted_claims.contains(claim))
+            .filter(|claim| !counted.contains(claim))
             .collect();
         if uncounted.is_empty() {
             return self.replace_hung_idle_container();
         }
+        let session_id = self.session.id.clone();
         let stopped = self.host.runtime.state(&session_id) == ContainerState::Stopped;
         if !stopped && !self.heartbeat_is_stale() {
             return Ok(());
@@ -183,17 +188,50 @@ impl Sweep<'_> {
         self.report.presumed_dead = true;
         let claimed: Vec<String> = uncounted.iter().map(|(id, _)| id.clone()).collect();
         let retries = self.claimed_pending(&claimed)?;
-        self.reset_claims(&retries)?;
+        self.reset_claims(&retries, &uncounted)?;
         if self.host.container_is_up(&self.session.id) {
             self.host.stop_container(&self.session.id, true);
         }
         let now_ms = self.host.now_ms();
-        let memory = self.host.memory(&session_id);
-        memory.counted_claims.extend(uncounted);
-        if let Some(seen) = &mut memory.heartbeat {
+        if let Some(seen) = &mut self.host.memory(&session_id).heartbeat {
             seen.since_ms = now_ms;
         }
         Ok(())
+    }
+
+    /// The claims already counted as a try (`counted_claims` of inbound.db, so a restarted host
+    /// does not count them again), after forgetting those no longer in `claims`: cleared or
+    /// re-claimed by a new container. The table holds only open dead claims, so reading it
+    /// whole costs what the open work costs.
+    fn forget_cleared_claims(
+        &mut self,
+        claims: &[(String, String)],
+    ) -> Result<BTreeSet<(String, String)>> {
+        let mut counted: BTreeSet<(String, String)> = self.inbound.read(|tx| {
+            let mut stmt =
+                tx.prepare_cached("SELECT message_id, claimed_at FROM counted_claims")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })?;
+        let cleared: Vec<(String, String)> = counted
+            .iter()
+            .filter(|claim| !claims.contains(claim))
+            .cloned()
+            .collect();
+        if cleared.is_empty() {
+            return Ok(counted);
+        }
+        self.inbound.write(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "DELETE FROM counted_claims WHERE message_id = ?1 AND claimed_at = ?2",
+            )?;
+            for (id, claimed_at) in &cleared {
+                stmt.execute([id, claimed_at])?;
+            }
+            Ok(())
+        })?;
+        counted.retain(|claim| !cleared.contains(claim));
+        Ok(counted)
     }
 
     /// A container up but silent for `stale_after_ms` while due work waits unclaimed is hung
@@ -303,12 +341,13 @@ impl Sweep<'_> {
         })
     }
 
-    /// Fails, completes (output sent) or backs off each claimed pending row, in one
-    /// transaction.
-    fn reset_claims(&mut self, rows: &[(InboundRow, bool)]) -> Result<()> {
-        if rows.is_empty() {
-            return Ok(());
-        }
+    /// Fails, completes (output sent) or backs off each claimed pending row, and records the
+    /// `claims` as counted, in one transaction: a crash counts them all or none.
+    fn reset_claims(
+        &mut self,
+        rows: &[(InboundRow, bool)],
+        claims: &[(String, String)],
+    ) -> Result<()> {
         let env = self.host.env.clone();
         let clock = Host::clock(&*env, &self.host.config);
         let now_ms = clock.now_ms;
@@ -317,6 +356,12 @@ impl Sweep<'_> {
         let session_id = self.session.id.clone();
         let report = &mut self.report;
         self.inbound.write(|tx| {
+            let mut count = tx.prepare_cached(
+                "INSERT OR IGNORE INTO counted_claims (message_id, claimed_at) VALUES (?1, ?2)",
+            )?;
+            for (id, claimed_at) in claims {
+                count.execute([id, claimed_at])?;
+            }
             for (row, output_sent) in rows {
                 if *output_sent {
                     tracing::info!(session = %session_id, message = %row.id,

@@ -3,6 +3,7 @@
 
 use crate::config::RunnerConfig;
 use crate::env::{Env, SessionPaths};
+use crate::live::agent_lock;
 use crate::live::env::{sleep_until_ms, LiveEnv};
 use crate::live::process_runtime::PARENT_PID_VAR;
 use crate::provider::Provider;
@@ -44,6 +45,10 @@ pub const AGENT_ENV_VARS: &[(&str, &str)] = &[
     ),
     ("CLAWSIM_PROVIDER", "provider to use: mock (the only one)"),
     (
+        "CLAWSIM_AGENT_LOCK",
+        "lock file held while the agent lives; if another agent holds it, exit at once",
+    ),
+    (
         "CLAWSIM_MOCK_SCRIPT",
         "file with a mock script applied to every prompt without its own",
     ),
@@ -60,6 +65,8 @@ pub struct AgentSettings {
     pub mock_default_script: Option<String>,
     /// Exit once this process is no longer the parent (it died; the agent was orphaned).
     pub parent_pid: Option<u32>,
+    /// The session's agent lock ([`crate::live::agent_lock`]), when the runtime gave one.
+    pub lock_file: Option<PathBuf>,
 }
 
 /// The settings of an agent-runner outside a container (`clawsim agent`): as
@@ -139,6 +146,7 @@ pub fn settings_from_vars(vars: &BTreeMap<String, String>) -> Result<AgentSettin
         runner,
         mock_default_script,
         parent_pid,
+        lock_file: vars.get("CLAWSIM_AGENT_LOCK").map(PathBuf::from),
     })
 }
 
@@ -151,6 +159,28 @@ fn read_ms(vars: &BTreeMap<String, String>, name: &str, into: &mut i64) -> Resul
             .ok_or_else(|| format!("{name}: expected a positive number of ms, got {text:?}"))?;
     }
     Ok(())
+}
+
+/// Exit code of an agent that found its session's lock held by another agent.
+pub const EXIT_SESSION_TAKEN: i32 = 75;
+
+/// Takes the session's agent lock, if one is configured; `Err(exit code)` when another live
+/// agent holds it: one agent-runner per session, never two writers of one outbound.db.
+fn lock_session(settings: &AgentSettings) -> Result<Option<agent_lock::AgentLock>, i32> {
+    let Some(path) = &settings.lock_file else {
+        return Ok(None);
+    };
+    match agent_lock::acquire(path) {
+        Ok(Some(lock)) => Ok(Some(lock)),
+        Ok(None) => {
+            tracing::warn!(lock = %path.display(), "another agent-runner holds this session");
+            Err(EXIT_SESSION_TAKEN)
+        }
+        Err(error) => {
+            tracing::warn!(lock = %path.display(), %error, "agent lock not taken; running anyway");
+            Ok(None)
+        }
+    }
 }
 
 fn provider_for(settings: &AgentSettings) -> Box<dyn Provider> {
@@ -174,6 +204,10 @@ const ORPHANED_EXIT_CODE: i32 = 3;
 /// is gone); returns the exit code. Errors of a step are logged and retried at the idle interval:
 /// a loop never crashes.
 pub fn run_agent(settings: AgentSettings) -> i32 {
+    let _lock = match lock_session(&settings) {
+        Ok(lock) => lock,
+        Err(code) => return code,
+    };
     let env: Rc<dyn Env> = Rc::new(LiveEnv::new());
     let idle_ms = settings.runner.poll_interval_idle_ms;
     let mut runner = loop {

@@ -4,6 +4,7 @@
 //! the live channel adapters ([`channels`]). Nothing outside this module touches the real world.
 
 pub mod agent;
+pub mod agent_lock;
 pub mod channels;
 pub mod env;
 pub mod host;

@@ -6,7 +6,14 @@
 //! that an agent died and why. So the runtime keeps every exit it did not cause (a child that
 //! failed at start, or whose provider exited the process) until [`ProcessRuntime::take_exits`]
 //! hands it on, with the child's exit status and the path of its log.
+//!
+//! **Surviving the host.** Beside each session folder the runtime keeps `<id>.agent.pid` and
+//! `<id>.agent.lock`; the agent holds the lock while it lives ([`agent_lock`]). A restarted
+//! host's runtime adopts a session whose lock is held ([`ContainerRuntime::adopt`], and again
+//! before any start) instead of starting a second agent-runner on it; an adopted agent is
+//! killed through its pid file, and only while its lock shows it alive.
 
+use super::agent_lock;
 use crate::runtime::{ContainerRuntime, ContainerSpec, ContainerState};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,11 +23,16 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 /// gone, so a host killed without a chance to clean up leaves no agent polling forever.
 pub const PARENT_PID_VAR: &str = "CLAWSIM_PARENT_PID";
 
+/// The environment variable naming the lock file the agent must hold.
+pub const AGENT_LOCK_VAR: &str = "CLAWSIM_AGENT_LOCK";
+
 pub struct ProcessRuntime {
     agent_binary: PathBuf,
     agent_args: Vec<String>,
     children: BTreeMap<String, Agent>,
     exits: Vec<AgentExit>,
+    /// Agents an earlier host process started, still alive when seen: session → session dir.
+    adopted: BTreeMap<String, PathBuf>,
 }
 
 struct Agent {
@@ -41,7 +53,7 @@ pub struct AgentExit {
 /// Where the agent-runner of `session_id` logs: beside its session folder, outside what the
 /// agent sees.
 pub fn agent_log_path(session_dir: &Path, session_id: &str) -> PathBuf {
-    session_dir.with_file_name(format!("{session_id}.agent.log"))
+    beside(session_dir, session_id, "log")
 }
 
 impl ProcessRuntime {
@@ -53,6 +65,7 @@ impl ProcessRuntime {
             agent_args: Vec::new(),
             children: BTreeMap::new(),
             exits: Vec::new(),
+            adopted: BTreeMap::new(),
         }
     }
 
@@ -62,7 +75,7 @@ impl ProcessRuntime {
         self
     }
 
-    /// The process id of a session's running agent, if any (tests kill it from outside).
+    /// The process id of a session's running child agent, if any (tests kill it from outside).
     pub fn pid(&mut self, session_id: &str) -> Option<u32> {
         (self.state(session_id) == ContainerState::Running)
             .then(|| self.children.get(session_id).map(|a| a.child.id()))
@@ -91,7 +104,12 @@ impl ProcessRuntime {
 
     /// Kills and reaps every agent.
     pub fn kill_all(&mut self) {
-        let sessions: Vec<String> = self.children.keys().cloned().collect();
+        let sessions: Vec<String> = self
+            .children
+            .keys()
+            .chain(self.adopted.keys())
+            .cloned()
+            .collect();
         for session_id in sessions {
             if let Err(error) = self.kill(&session_id) {
                 tracing::warn!(%error, "agent-runner not reaped");
@@ -121,6 +139,16 @@ impl ProcessRuntime {
         }
     }
 
+    /// Forgets every agent without stopping it, as a host process that dies does; the children
+    /// are returned so that a test simulating that death can still reap them.
+    pub fn abandon(&mut self) -> Vec<Child> {
+        self.adopted.clear();
+        std::mem::take(&mut self.children)
+            .into_values()
+            .map(|agent| agent.child)
+            .collect()
+    }
+
     fn log_file(log_path: &Path) -> Stdio {
         std::fs::OpenOptions::new()
             .create(true)
@@ -129,11 +157,47 @@ impl ProcessRuntime {
             .map(Stdio::from)
             .unwrap_or_else(|_| Stdio::null())
     }
+
+    /// Adopts the session's agent when its lock shows it alive.
+    fn adopt_if_alive(&mut self, spec: &ContainerSpec) -> bool {
+        let lock = beside(&spec.session_dir, &spec.session_id, "lock");
+        if !agent_lock::is_held(&lock) {
+            return false;
+        }
+        if !self.adopted.contains_key(&spec.session_id) {
+            tracing::info!(session = %spec.session_id, "adopted a live agent of an earlier host");
+        }
+        let dir = spec.session_dir.clone();
+        self.adopted.insert(spec.session_id.clone(), dir);
+        true
+    }
+
+    fn kill_adopted(&mut self, session_id: &str) -> Result<(), String> {
+        let Some(dir) = self.adopted.remove(session_id) else {
+            return Ok(());
+        };
+        if !agent_lock::is_held(&beside(&dir, session_id, "lock")) {
+            return Ok(());
+        }
+        let pid_path = beside(&dir, session_id, "pid");
+        let text = std::fs::read_to_string(&pid_path)
+            .map_err(|e| format!("{}: {e}", pid_path.display()))?;
+        let pid: i32 = text
+            .trim()
+            .parse()
+            .map_err(|e| format!("{}: {e}", pid_path.display()))?;
+        agent_lock::kill_pid(pid).map_err(|e| format!("session {session_id}: pid {pid}: {e}"))
+    }
+}
+
+/// `<session_dir>/../<session_id>.agent.<ext>`: outside the folder the agent sees.
+fn beside(session_dir: &Path, session_id: &str, ext: &str) -> PathBuf {
+    session_dir.with_file_name(format!("{session_id}.agent.{ext}"))
 }
 
 impl ContainerRuntime for ProcessRuntime {
     fn start(&mut self, spec: &ContainerSpec) -> Result<(), String> {
-        if self.state(&spec.session_id) == ContainerState::Running {
+        if self.state(&spec.session_id) == ContainerState::Running || self.adopt_if_alive(spec) {
             return Ok(());
         }
         // An earlier agent of the session that exited is reported, not overwritten.
@@ -144,15 +208,18 @@ impl ContainerRuntime for ProcessRuntime {
             .envs(&spec.env_vars)
             .env("CLAWSIM_SESSION_DIR", &spec.session_dir)
             .env(PARENT_PID_VAR, std::process::id().to_string())
+            .env(
+                AGENT_LOCK_VAR,
+                beside(&spec.session_dir, &spec.session_id, "lock"),
+            )
             .stdin(Stdio::null())
             .stdout(Self::log_file(&log_path))
             .stderr(Self::log_file(&log_path))
             .spawn()
             .map_err(|e| format!("{}: {e}", self.agent_binary.display()))?;
-        // The pid file lets an operator (or a test) kill the agent from outside, as `docker kill`.
-        let pid_path = spec
-            .session_dir
-            .with_file_name(format!("{}.agent.pid", spec.session_id));
+        // The pid file lets a restarted host, an operator or a test kill the agent from
+        // outside, as `docker kill`.
+        let pid_path = beside(&spec.session_dir, &spec.session_id, "pid");
         let _ = std::fs::write(pid_path, child.id().to_string());
         self.children
             .insert(spec.session_id.clone(), Agent { child, log_path });
@@ -160,6 +227,12 @@ impl ContainerRuntime for ProcessRuntime {
     }
 
     fn state(&mut self, session_id: &str) -> ContainerState {
+        if let Some(dir) = self.adopted.get(session_id) {
+            if agent_lock::is_held(&beside(dir, session_id, "lock")) {
+                return ContainerState::Running;
+            }
+            self.adopted.remove(session_id);
+        }
         match self
             .children
             .get_mut(session_id)
@@ -170,9 +243,17 @@ impl ContainerRuntime for ProcessRuntime {
         }
     }
 
+    fn adopt(&mut self, spec: &ContainerSpec) -> ContainerState {
+        match self.state(&spec.session_id) {
+            ContainerState::Stopped if self.adopt_if_alive(spec) => ContainerState::Running,
+            state => state,
+        }
+    }
+
     fn kill(&mut self, session_id: &str) -> Result<(), String> {
         // One that already ended on its own is reported as such.
         self.collect_exits();
+        self.kill_adopted(session_id)?;
         if let Some(mut agent) = self.children.remove(session_id) {
             // An already exited child is what we want; only a failed wait is an error.
             let _ = agent.child.kill();

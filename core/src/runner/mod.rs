@@ -8,6 +8,13 @@
 //! A provider turn never blocks a step: the query is polled with the current time and says
 //! when it wants to be polled again.
 //!
+//! **One conversation per turn** (PROTOCOL §5 Decision). A batch and the turn it starts serve
+//! one conversation (`channel_type`, `platform_id`, `thread_id`), so every reply of the turn goes
+//! back where its messages came from (another agent's message names its sending session in
+//! `thread_id`, and is answered there). A pending message of another conversation is neither
+//! batched nor pushed: it and the rows behind it wait for the next batch, in seq order, and the
+//! running turn is ended so that batch comes as soon as the turn has answered what it holds.
+//!
 //! **What it must survive.** The process may die between any two steps: a message is claimed
 //! (`processing`) before it reaches the provider and acked `completed`/`failed` only when the
 //! query that consumed it is over, so a dead container's claims are simply taken again by the
@@ -15,12 +22,13 @@
 //! of answered twice (the `claim_batches` table of `outbound.db` says which batch a claim
 //! belongs to; a follow-up joins its batch there in the same transaction as the result that
 //! ends its turn, so an answered follow-up is acked and an unanswered one is taken again). A
-//! provider that neither
-//! answers nor finishes is ended after the idle timeout and aborted one timeout later. A write
-//! that fails leaves nothing half done: a provider event whose effect could not be stored is
-//! kept and applied again at the next step. The inbound file may be missing or unreadable for
-//! a while; that is "nothing pending", never a crash. Bad rows (content that is not JSON,
-//! unknown kinds, huge content) are formatted or acked, never skipped forever.
+//! provider that neither answers nor finishes is ended after the idle timeout and aborted one
+//! timeout later, and a message left without a result then ends `failed` with an error reply
+//! ("no silent success", see `finish_query`). A write that fails leaves nothing half done: a
+//! provider event whose effect could not be stored is kept and applied again at the next step.
+//! The inbound file may be missing or unreadable for a while; that is "nothing pending", never
+//! a crash. Bad rows (content that is not JSON, unknown kinds, huge content) are formatted or
+//! acked, never skipped forever.
 
 pub mod commands;
 pub mod formatter;
@@ -48,6 +56,10 @@ use tools::ToolContext;
 
 /// At most this many inbound rows are taken per step; the rest wait for the next one.
 pub const BATCH_ROWS_MAX: usize = 64;
+
+/// The reply to a message whose turn ended without a result (PROTOCOL §5 "no silent success").
+pub const NO_ANSWER_TEXT: &str =
+    "Error: no answer from the provider (the turn ended without a result)";
 
 /// At most this many provider events are handled per step.
 pub const EVENTS_PER_STEP_MAX: usize = 64;
@@ -92,6 +104,10 @@ struct ActiveQuery {
     unanswered_inputs: VecDeque<Vec<String>>,
     /// A non-retryable error happened: the claimed messages end `failed`.
     failed: bool,
+    /// A provider error wrote its `Error: …` reply: the turn's failure has been told.
+    error_replied: bool,
+    /// The front input has had a result that did not end its turn yet (it was answered).
+    front_has_result: bool,
     /// Last provider event or pushed input, for the idle timeout.
     last_input_ms: Millis,
     /// When `end()` was called: from then on no more follow-ups are taken.
@@ -298,6 +314,14 @@ impl AgentRunner {
                     if !accepting || held_back {
                         continue;
                     }
+                    if !self.same_conversation(&row, &intake) {
+                        // PROTOCOL §5 "one conversation per turn": it waits for its own turn,
+                        // and so do the rows behind it (seq order). A running turn is ended so
+                        // that turn comes without waiting out the idle timeout.
+                        held_back = true;
+                        intake.end_query |= running.is_some();
+                        continue;
+                    }
                     let suspect = self.suspects.contains(&row.id);
                     if suspect && (running.is_some() || !intake.prompt_rows.is_empty()) {
                         held_back = true;
@@ -346,6 +370,14 @@ impl AgentRunner {
             }
         }
         intake
+    }
+
+    /// True when `row` belongs to the conversation (`channel_type`, `platform_id`,
+    /// `thread_id`) of the running turn, or of the batch being formed; any row can start one.
+    fn same_conversation(&self, row: &InboundRow, intake: &Intake) -> bool {
+        let running = self.active.as_ref().map(|active| &active.reply.route);
+        let forming = intake.prompt_rows.first().map(|(first, _)| &first.route);
+        running.or(forming).is_none_or(|route| *route == row.route)
     }
 
     fn disposition(&self, row: &InboundRow, running: bool) -> Disposition {
@@ -443,6 +475,8 @@ impl AgentRunner {
                     unanswered_inputs: VecDeque::from([claimed.clone()]),
                     claimed,
                     failed: false,
+                    error_replied: false,
+                    front_has_result: false,
                     last_input_ms: now_ms,
                     ended_at_ms: None,
                     done: false,
@@ -567,8 +601,9 @@ impl AgentRunner {
             } => {
                 tracing::warn!(%message, retryable, ?classification, "provider error");
                 self.write_reply(format!("Error: {message}"), now_ms)?;
-                if let (false, Some(active)) = (retryable, self.active.as_mut()) {
-                    active.failed = true;
+                if let Some(active) = self.active.as_mut() {
+                    active.error_replied = true;
+                    active.failed |= !retryable;
                 }
             }
             ProviderEvent::ToolCall {
@@ -605,13 +640,16 @@ impl AgentRunner {
         let batch_id = active.reply.message_id.clone();
         self.store
             .write(&*self.env, &mut rows, &answered, Some(&batch_id), now_ms)?;
-        if let (true, Some(active)) = (ends_turn, self.active.as_mut()) {
-            active.unanswered_inputs.pop_front();
+        if let Some(active) = self.active.as_mut() {
+            active.front_has_result = !ends_turn;
+            if ends_turn {
+                active.unanswered_inputs.pop_front();
+            }
         }
         Ok(())
     }
 
-    /// A chat row to the current batch's first message.
+    /// A chat row to the current turn's conversation, citing its batch's first message.
     fn write_reply(&mut self, text: String, now_ms: Millis) -> Result<()> {
         let Some(active) = self.active.as_ref() else {
             return Ok(());
@@ -667,22 +705,62 @@ impl AgentRunner {
     }
 
     /// Acks every message the finished query consumed, then forgets the query.
+    ///
+    /// **No silent success** (PROTOCOL §5 Decision). An input whose turn had a result (text, or
+    /// an empty result the provider chose) is acked `completed`. One whose turn never had a
+    /// result — the provider went quiet and was ended or aborted for idleness, or failed — is
+    /// acked `failed`, with an `Error: …` reply in its conversation unless a provider error
+    /// already wrote one. Failing, not retrying, is the choice: tries are the host's to count
+    /// (§8), and it counts them only for dead containers, so a claim released here would be
+    /// taken again at once, without bound, by a provider that stays quiet; a failed ack with an
+    /// error reply is final and tells the user. A fatal error fails every message of the query.
     fn finish_query(&mut self, now_ms: Millis) -> Result<()> {
         let Some(active) = self.active.as_ref() else {
             return Ok(());
         };
-        let outcome = match active.failed {
-            true => status::FAILED,
-            false => status::COMPLETED,
-        };
+        let unanswered: Vec<&Vec<String>> = active.unanswered().collect();
+        let failed = |id: &String| active.failed || unanswered.iter().any(|ids| ids.contains(id));
         let acks: Vec<(String, &'static str)> = active
             .claimed
             .iter()
-            .map(|id| (id.clone(), outcome))
+            .map(|id| match failed(id) {
+                true => (id.clone(), status::FAILED),
+                false => (id.clone(), status::COMPLETED),
+            })
             .collect();
-        self.store.write(&*self.env, &mut [], &acks, None, now_ms)?;
+        let mut replies: Vec<OutboundRow> = match active.error_replied {
+            true => Vec::new(),
+            false => unanswered
+                .iter()
+                .filter_map(|ids| ids.first())
+                .map(|id| self.no_answer_row(id, &active.reply, now_ms))
+                .collect(),
+        };
+        self.store
+            .write(&*self.env, &mut replies, &acks, None, now_ms)?;
         self.active = None;
         Ok(())
+    }
+
+    /// The `Error: …` reply to a message whose turn ended without a result.
+    fn no_answer_row(&self, message_id: &str, turn: &ReplyTarget, now_ms: Millis) -> OutboundRow {
+        tracing::warn!(message = message_id, "turn ended without a result; failed");
+        let target = ReplyTarget {
+            message_id: message_id.to_string(),
+            route: turn.route.clone(),
+        };
+        self.chat_row(&target, NO_ANSWER_TEXT.to_string(), now_ms)
+    }
+}
+
+impl ActiveQuery {
+    /// The inputs whose turn ended without any result, oldest first.
+    fn unanswered(&self) -> impl Iterator<Item = &Vec<String>> {
+        let skip = usize::from(self.front_has_result);
+        self.unanswered_inputs
+            .iter()
+            .skip(skip)
+            .filter(|ids| !ids.is_empty())
     }
 }
 

@@ -117,6 +117,21 @@ impl RunnerWorld {
         content: &str,
         process_after: Option<&str>,
     ) -> String {
+        self.insert_full(message_kind, content, process_after, chat_route())
+    }
+
+    /// Writes a pending inbound row from the conversation `route`; returns its id.
+    pub fn insert_routed(&mut self, message_kind: &str, content: &str, route: Route) -> String {
+        self.insert_full(message_kind, content, None, route)
+    }
+
+    fn insert_full(
+        &mut self,
+        message_kind: &str,
+        content: &str,
+        process_after: Option<&str>,
+        route: Route,
+    ) -> String {
         self.next_message += 1;
         let row = InboundRow {
             id: format!("in-{}", self.next_message),
@@ -127,7 +142,7 @@ impl RunnerWorld {
             process_after: process_after.map(str::to_string),
             recurrence: None,
             tries: 0,
-            route: chat_route(),
+            route,
             content: content.to_string(),
             series_id: None,
         };
