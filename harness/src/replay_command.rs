@@ -48,9 +48,8 @@ pub fn replay(args: &ReplayArgs) -> Result<i32, String> {
     }
     let timeline = match &args.timeline {
         Some(path) => {
-            let format = TimelineFormat::of_path(path)?;
             check_writable_file("--timeline", path)?;
-            Some((path, format))
+            Some((path, TimelineFormat::of_path(path)?))
         }
         None => None,
     };
