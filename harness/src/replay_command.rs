@@ -6,13 +6,13 @@
 //! `.toml` file is read as a scenario (`fixtures/scenarios/`), any other path as a case file
 //! (JSON; a scenario in JSON is a case with a name). The case is checked before its world runs.
 //! The trace can be written as JSON lines (`--trace FILE`, or `--trace` alone for stdout) and
-//! drawn (`--timeline`, SVG or HTML by the file's extension).
+//! drawn (`--timeline`: SVG, HTML or PNG by the file's extension; any other is an error).
 
 use crate::build_id;
 use crate::case::{Case, WorkloadKind};
 use crate::cli::{check_writable_file, is_stdout, print_stdout};
 use crate::seeds::run_case;
-use crate::timeline::{timeline_html, timeline_svg};
+use crate::timeline::TimelineFormat;
 use clap::Args;
 use clawsim_sim::fs::MountProfile;
 use std::fmt::Write as _;
@@ -34,7 +34,7 @@ pub struct ReplayArgs {
     /// stdout (and the report goes to stderr).
     #[arg(long, num_args = 0..=1, default_missing_value = "-")]
     pub trace: Option<PathBuf>,
-    /// Draw the run to this file (`.svg` or `.html`).
+    /// Draw the run to this file: `.svg`, `.html` (the chart and its events as lists) or `.png`.
     #[arg(long)]
     pub timeline: Option<PathBuf>,
 }
@@ -46,9 +46,13 @@ pub fn replay(args: &ReplayArgs) -> Result<i32, String> {
     if let Some(path) = args.trace.as_deref().filter(|p| !is_stdout(p)) {
         check_writable_file("--trace", path)?;
     }
-    if let Some(path) = &args.timeline {
-        check_writable_file("--timeline", path)?;
-    }
+    let timeline = match &args.timeline {
+        Some(path) => {
+            check_writable_file("--timeline", path)?;
+            Some((path, TimelineFormat::of_path(path)?))
+        }
+        None => None,
+    };
     eprintln!(
         "clawsim replay: seed {} profile {} chats {} messages {} faults {} build {}",
         case.seed,
@@ -67,12 +71,9 @@ pub fn replay(args: &ReplayArgs) -> Result<i32, String> {
             write(path, &lines)?;
         }
     }
-    if let Some(path) = &args.timeline {
-        let picture = match path.extension().and_then(|e| e.to_str()) {
-            Some("svg") => timeline_svg(&outcome, &verdict),
-            _ => timeline_html(&outcome, &verdict),
-        };
-        write(path, &picture)?;
+    if let Some((path, format)) = timeline {
+        let picture = format.draw(&outcome, &verdict)?;
+        std::fs::write(path, picture).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     let mut report = format!(
         "trace {:016x}: {} steps, {:.0} simulated s, faults {:?}\n",
