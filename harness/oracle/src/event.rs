@@ -495,14 +495,12 @@ struct Short<'a>(&'a str);
 impl fmt::Display for Short<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const SHOWN_CHARS: usize = 80;
-        let mut shown = 0;
-        for c in self.0.chars() {
+        for (shown, c) in self.0.chars().enumerate() {
             if shown == SHOWN_CHARS {
                 return write!(f, "…");
             }
             let c = if c.is_control() { ' ' } else { c };
             write!(f, "{c}")?;
-            shown += 1;
         }
         Ok(())
     }
