@@ -4,7 +4,9 @@
 //! ([`image`]); [`DockerRuntime`] implements the core's container runtime on the engine
 //! ([`runtime`]); [`engine`] holds the connection, labels, clean-up of leftovers and faults
 //! injected from outside. The e2e tests in `tests/` run the live host against real containers in
-//! a [`world::World`] and judge each run with [`checks`]; [`bench`] measures the figures.
+//! a [`world::World`], which records each run from the test's vantage points ([`record`], the
+//! files through [`files`]) and has it judged by the same oracle that judges the simulator's
+//! runs (`clawsim_oracle::check`); [`bench`] measures the figures.
 //!
 //! **Invariants.** Every container this crate starts carries the label `clawsim.e2e=1`, its run id
 //! and its owner process; containers of dead owners are removed when a process first uses the
@@ -13,9 +15,10 @@
 //! their own.
 
 pub mod bench;
-pub mod checks;
 pub mod engine;
+pub mod files;
 pub mod image;
+pub mod record;
 pub mod runtime;
 pub mod world;
 

@@ -1,26 +1,37 @@
 //! A live world for one e2e test: a host on a temporary data dir, its agents in real Docker
-//! containers, a memory channel standing in for the chat platform, and the ledger the checks
-//! read (what was sent, what the channel received, which faults were injected).
+//! containers, a memory channel standing in for the chat platform, and the record the oracle
+//! judges ([`crate::record`]: what the test sent, what the channel received, which faults were
+//! injected, the files at the end).
+//!
+//! Each message the test sends carries a token `m<index>` as its first word, its index in the
+//! ledger; the mock provider's default answer quotes it, which is how the oracle attributes
+//! answers. A task's prompt carries `k<n>` ([`World::task_token`]).
 //!
 //! Intervals are tuned down ([`tune_for_tests`]) so a test takes seconds; the protocol is the
 //! same at any interval. Every wait is bounded; a timeout fails the test with a report of the
 //! session's rows. When a test fails, dropping the world prints every container's logs; in any
 //! case it removes every container of its run.
 
-use crate::checks::{
-    self, delivery_text, FaultCounts, Ledger, SentMessage, SessionEvidence, Violation,
-};
 use crate::engine::{self, OutsideFault};
+use crate::files::{self, SessionFiles};
+pub use crate::record::now_ms;
+use crate::record::{Recorder, RecordingChannel};
 use crate::{ensure_agent_image, DockerOptions, DockerRuntime};
 use clawsim_core::channel::OutboundDelivery;
 use clawsim_core::config::HostConfig;
-use clawsim_core::db::Schema;
 use clawsim_core::host::{InboundEvent, SessionMode};
+use clawsim_core::inspect::SessionSnapshot;
+use clawsim_core::live::agent::settings_from_vars;
 use clawsim_core::live::channels::{MemoryChannel, MemoryInbox};
-use clawsim_core::live::host::{spawn_host, HostInput, LiveHostHandle};
+use clawsim_core::live::host::{spawn_host, LiveHostHandle};
 use clawsim_core::model::status;
 use clawsim_core::runtime::ContainerRuntime;
-use clawsim_core::time::is_due;
+use clawsim_oracle::fault::Fault;
+use clawsim_oracle::ledger::{FinalSession, FinalState, IntegrityRecord, Ledger};
+use clawsim_oracle::properties::{contains_word, Bounds, RunRecord, ANSWER_PREFIX};
+use clawsim_oracle::time::is_due;
+use clawsim_oracle::Verdict;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -29,8 +40,15 @@ pub const READ_RETRY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The channel type of the test's chat platform.
 pub const CHANNEL: &str = "e2e";
-/// The chat the test talks in.
-pub const PLATFORM_ID: &str = "chat-1";
+/// The chat the test talks in: chat 0 of the oracle's ledger, named as the simulator names it
+/// (`chat<n>`), so the oracle can tell the routing field from message text (§9.10).
+pub const PLATFORM_ID: &str = "chat0";
+/// The slowest container start the oracle allows for on a busy machine (a cold start measures
+/// about 0.2 s; CI shares two cores with other builds).
+pub const CONTAINER_START_MS_MAX: i64 = 20_000;
+/// The slowest channel send: the memory channel returns at once, but the host thread that
+/// makes it may wait for a core.
+pub const CHANNEL_LATENCY_MS_MAX: i64 = 2_000;
 /// Environment variable that turns a missing engine from a skip into a failure.
 pub const REQUIRE_DOCKER_ENV: &str = "CLAWSIM_REQUIRE_DOCKER";
 
@@ -86,11 +104,20 @@ pub struct World {
     config: HostConfig,
     options: DockerOptions,
     host: Option<LiveHostHandle>,
-    /// One inbox per host life; together they are everything the channel received.
+    /// One inbox per host life, for waiting; the record holds every delivery.
     inboxes: Vec<MemoryInbox>,
-    sent: Vec<SentMessage>,
-    faults: FaultCounts,
-    markers_made: u32,
+    recorder: Recorder,
+    /// The fault that stopped the host, while it is down.
+    host_down: Option<usize>,
+    task_tokens_made: u32,
+}
+
+/// A judged run: the record the oracle read and its verdict.
+pub struct Judged {
+    pub ledger: Ledger,
+    /// The sessions as the final read found them.
+    pub sessions: Vec<SessionFiles>,
+    pub verdict: Verdict,
 }
 
 impl World {
@@ -125,9 +152,9 @@ impl World {
             },
             host: None,
             inboxes: Vec::new(),
-            sent: Vec::new(),
-            faults: FaultCounts::default(),
-            markers_made: 0,
+            recorder: Recorder::default(),
+            host_down: None,
+            task_tokens_made: 0,
         };
         world.spawn_host();
         Some(world)
@@ -145,6 +172,8 @@ impl World {
 
     fn spawn_host(&mut self) {
         let (channel, inbox) = MemoryChannel::new(CHANNEL);
+        let incarnation = self.recorder.lock().incarnation + 1;
+        let channel = RecordingChannel::new(channel, self.recorder.clone(), incarnation);
         let options = self.options.clone();
         let handle = spawn_host(
             self.config.clone(),
@@ -159,6 +188,7 @@ impl World {
             },
         )
         .unwrap_or_else(|e| panic!("{}: host did not start: {e}", self.name));
+        self.recorder.host_started();
         self.inboxes.push(inbox);
         self.host = Some(handle);
     }
@@ -169,11 +199,13 @@ impl World {
         self.start_host();
     }
 
-    /// Stops the host; its runtime removes its containers. Counted as a host restart.
+    /// Stops the host; its runtime removes its containers. Recorded as a host crash (one that
+    /// lands between two of the host's steps: the shutdown waits for the step under way).
     pub fn stop_host(&mut self) {
         if let Some(host) = self.host.take() {
             host.shutdown();
-            self.faults.host_restarts += 1;
+            let fault = Fault::HostCrash { down_ms: 0 };
+            self.host_down = Some(self.recorder.fault(None, fault, true));
         }
     }
 
@@ -181,6 +213,9 @@ impl World {
     pub fn start_host(&mut self) {
         if self.host.is_none() {
             self.spawn_host();
+            if let Some(fault) = self.host_down.take() {
+                self.recorder.host_back(fault);
+            }
         }
     }
 
@@ -188,57 +223,51 @@ impl World {
         self.host.as_ref().expect("host running")
     }
 
-    /// A fresh marker: a string no other message of this world contains.
-    pub fn marker(&mut self) -> String {
-        self.markers_made += 1;
-        format!("m{:04}x", self.markers_made)
+    /// A fresh token for a task's prompt (`k1`, `k2`, ...): a word no message carries.
+    pub fn task_token(&mut self) -> String {
+        self.task_tokens_made += 1;
+        format!("k{}", self.task_tokens_made)
     }
 
-    /// Sends a chat message `<marker> <text>` from alice; returns the marker.
+    /// Sends a chat message `m<index> <text>` from alice as the platform would, and records it
+    /// and what the router answered; returns its token `m<index>`.
     pub fn send(&mut self, text: &str) -> String {
-        self.send_expecting(text, 1)
-    }
-
-    /// As [`World::send`], for a message whose script allows `answers` default answers.
-    pub fn send_expecting(&mut self, text: &str, answers: u32) -> String {
-        let marker = self.marker();
-        self.send_raw(&format!("{marker} {text}"));
-        self.expect(&marker, answers);
-        marker
-    }
-
-    /// Sends a chat message with exactly this text (no marker, nothing recorded).
-    pub fn send_raw(&mut self, text: &str) {
+        let index = self.recorder.lock().ledger.sent.len();
+        let token = format!("m{index}");
+        let text = format!("{token} {text}");
+        let recorded = self.recorder.sent(text.clone());
+        debug_assert_eq!(recorded, index, "one test thread sends");
         let content = serde_json::json!({ "sender": "alice", "senderId": "u-alice", "text": text });
-        self.host().send(HostInput::Message(InboundEvent {
+        let event = InboundEvent {
             channel_type: CHANNEL.into(),
             platform_id: PLATFORM_ID.into(),
             thread_id: None,
             kind: "chat".into(),
             content: content.to_string(),
-        }));
-    }
-
-    /// Records that rows carrying `marker` (a task's prompt, say) exist and may each get
-    /// `answers` default answers.
-    pub fn expect(&mut self, marker: &str, answers: u32) {
-        self.sent.push(SentMessage {
-            marker: marker.to_string(),
-            answers_per_row_max: answers,
+        };
+        let recorder = self.recorder.clone();
+        self.host().call(move |host| {
+            let routed = host.route(&event).map_err(|e| e.to_string());
+            recorder.routed(index, &routed);
         });
+        token
     }
 
     /// Answers a pending question as the user.
     pub fn answer(&self, question_id: &str, option: &str) {
-        self.host().send(HostInput::Answer {
-            question_id: question_id.into(),
-            option: option.into(),
+        let recorder = self.recorder.clone();
+        let (question_id, option) = (question_id.to_string(), option.to_string());
+        self.host().call(move |host| {
+            let routed = host
+                .answer_question(&question_id, &option)
+                .map_err(|e| e.to_string());
+            recorder.answered(&question_id, &option, &routed);
         });
     }
 
     /// Everything the channel received, over every host life, in order.
     pub fn received(&self) -> Vec<OutboundDelivery> {
-        self.inboxes.iter().flat_map(MemoryInbox::all).collect()
+        self.recorder.lock().deliveries.clone()
     }
 
     /// Waits (at most `timeout`) for a delivery matching `predicate`; fails the test otherwise.
@@ -263,45 +292,42 @@ impl World {
         }
     }
 
-    /// Waits for the default answer quoting `marker`.
-    pub fn wait_answer(&self, marker: &str, timeout: Duration) -> OutboundDelivery {
-        self.wait_delivery(&format!("the answer to {marker}"), timeout, |d| {
-            delivery_text(d)
-                .is_some_and(|t| t.starts_with(checks::DEFAULT_ANSWER_PREFIX) && t.contains(marker))
+    /// Waits for the default answer quoting `token`.
+    pub fn wait_answer(&self, token: &str, timeout: Duration) -> OutboundDelivery {
+        self.wait_delivery(&format!("the answer to {token}"), timeout, |d| {
+            quotes(d, token)
         })
     }
 
-    /// Waits until at least `count` default answers quote `marker`.
-    pub fn wait_answers(&self, marker: &str, count: usize, timeout: Duration) {
+    /// Waits until at least `count` default answers quote `token`.
+    pub fn wait_answers(&self, token: &str, count: usize, timeout: Duration) {
         let deadline = Instant::now() + timeout;
-        while self.answers_to(marker) < count {
-            if Instant::now() >= deadline {
+        while self.answers_to(token) < count {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
                 self.fail(&format!(
-                    "timed out after {timeout:?} waiting for {count} answers to {marker}"
+                    "timed out after {timeout:?} waiting for {count} answers to {token}"
                 ));
             }
-            std::thread::sleep(Duration::from_millis(100));
+            let current = self.inboxes.last().expect("an inbox");
+            let _ = current.wait_for(|_| false, left.min(Duration::from_millis(200)));
         }
     }
 
-    /// Default answers received that quote `marker`.
-    pub fn answers_to(&self, marker: &str) -> usize {
-        self.received()
-            .iter()
-            .filter_map(delivery_text)
-            .filter(|t| t.starts_with(checks::DEFAULT_ANSWER_PREFIX) && t.contains(marker))
-            .count()
+    /// Default answers received that quote `token` as a word.
+    pub fn answers_to(&self, token: &str) -> usize {
+        self.received().iter().filter(|d| quotes(d, token)).count()
     }
 
-    /// Every session folder's evidence, read now.
+    /// Every session folder's files, read now.
     ///
     /// A read can fail for a moment (a writer holds its commit lock past the busy timeout, or a
     /// killed writer left a hot journal that only its next writer may roll back); it is retried
     /// for up to [`READ_RETRY_TIMEOUT`] before the test fails.
-    pub fn sessions(&self) -> Vec<SessionEvidence> {
+    pub fn sessions(&self) -> Vec<SessionFiles> {
         let deadline = Instant::now() + READ_RETRY_TIMEOUT;
         loop {
-            match checks::read_sessions(self.data_dir.path()) {
+            match files::read_sessions(self.data_dir.path()) {
                 Ok(sessions) => return sessions,
                 Err(e) if Instant::now() >= deadline => {
                     self.fail(&format!("cannot read the sessions: {e}"))
@@ -319,12 +345,12 @@ impl World {
         self.sessions()[0].session_id.clone()
     }
 
-    /// Waits (at most `timeout`) until `predicate` holds of the sessions' evidence.
+    /// Waits (at most `timeout`) until `predicate` holds of the sessions' files.
     pub fn wait_until(
         &self,
         what: &str,
         timeout: Duration,
-        predicate: impl Fn(&[SessionEvidence]) -> bool,
+        predicate: impl Fn(&[SessionFiles]) -> bool,
     ) {
         let deadline = Instant::now() + timeout;
         while !predicate(&self.sessions()) {
@@ -335,21 +361,13 @@ impl World {
         }
     }
 
-    /// Waits until every sent message has a row, every due unpaused row is completed or failed
-    /// (own status, after the host's ack sync) and every due output is recorded.
+    /// Waits until every due, unpaused row is completed or failed (own status, after the host's
+    /// ack sync) and every due output is recorded: the quiet period after which the oracle
+    /// judges "eventually".
     pub fn wait_settled(&self, timeout: Duration) {
-        let markers: Vec<String> = self.sent.iter().map(|s| s.marker.clone()).collect();
         self.wait_until("the sessions to settle", timeout, |sessions| {
             let now_ms = now_ms();
-            let all_arrived = markers.iter().all(|marker| {
-                sessions.iter().any(|s| {
-                    s.snapshot
-                        .inbound
-                        .iter()
-                        .any(|r| r.content.contains(marker))
-                })
-            });
-            all_arrived && sessions.iter().all(|s| settled(s, now_ms))
+            sessions.iter().all(|s| settled(&s.snapshot, now_ms))
         });
     }
 
@@ -362,9 +380,7 @@ impl World {
             let now_ms = now_ms();
             sessions.iter().all(|s| {
                 s.snapshot.inbound.iter().all(|row| {
-                    [status::COMPLETED, status::FAILED, status::PAUSED]
-                        .contains(&row.status.as_str())
-                        || !is_due(row.process_after.as_deref(), now_ms)
+                    finished(&row.status) || !is_due(row.process_after.as_deref(), now_ms)
                 })
             })
         });
@@ -374,47 +390,37 @@ impl World {
     /// message backing off after a dead container, a scheduled task).
     pub fn wait_all_finished(&self, timeout: Duration) {
         self.wait_until("every row finished", timeout, |sessions| {
-            sessions.iter().all(|s| {
-                s.snapshot.inbound.iter().all(|row| {
-                    [status::COMPLETED, status::FAILED, status::PAUSED]
-                        .contains(&row.status.as_str())
-                })
-            })
+            sessions
+                .iter()
+                .all(|s| s.snapshot.inbound.iter().all(|row| finished(&row.status)))
         });
     }
 
-    /// Applies `fault` to the session's running container if it has one; true if it did.
+    /// Applies `fault` to the session's running container if it has one, and records it
+    /// (skipped when there was none); true if it did.
     pub fn try_inject(&mut self, session_id: &str, fault: OutsideFault) -> bool {
         let hit = engine::inject(self.run_id(), session_id, fault)
             .unwrap_or_else(|e| self.fail(&format!("{fault:?} failed: {e}")));
-        if hit > 0 {
-            match fault {
-                OutsideFault::Kill => self.faults.container_kills += 1,
-                OutsideFault::Pause => self.faults.container_pauses += 1,
-            }
-        }
+        self.recorder
+            .fault(Some(session_id), oracle_fault(fault), hit > 0);
         hit > 0
     }
 
     /// Kills the session's container from outside (`docker kill`).
     pub fn kill_container(&mut self, session_id: &str) {
         self.inject(session_id, OutsideFault::Kill);
-        self.faults.container_kills += 1;
     }
 
     /// Freezes the session's container from outside (`docker pause`).
     pub fn pause_container(&mut self, session_id: &str) {
         self.inject(session_id, OutsideFault::Pause);
-        self.faults.container_pauses += 1;
     }
 
-    fn inject(&self, session_id: &str, fault: OutsideFault) {
-        match engine::inject(self.run_id(), session_id, fault) {
-            Ok(0) => self.fail(&format!(
+    fn inject(&mut self, session_id: &str, fault: OutsideFault) {
+        if !self.try_inject(session_id, fault) {
+            self.fail(&format!(
                 "{fault:?}: session {session_id} has no running container"
-            )),
-            Ok(_) => {}
-            Err(e) => self.fail(&format!("{fault:?} failed: {e}")),
+            ));
         }
     }
 
@@ -438,40 +444,115 @@ impl World {
         }
     }
 
-    /// Faults injected so far.
-    pub fn faults(&self) -> FaultCounts {
-        self.faults
+    /// Faults injected so far that struck, by kind (`container-killed`, `host-crash`, ...).
+    pub fn fault_counts(&self) -> BTreeMap<&'static str, usize> {
+        let mut counts = BTreeMap::new();
+        for fault in self
+            .recorder
+            .lock()
+            .ledger
+            .faults
+            .iter()
+            .filter(|f| f.applied)
+        {
+            *counts.entry(fault.kind()).or_default() += 1;
+        }
+        counts
     }
 
-    /// Counts a fault injected by the test itself.
-    pub fn faults_mut(&mut self) -> &mut FaultCounts {
-        &mut self.faults
-    }
-
-    /// The run's ledger, read now.
-    pub fn ledger(&self) -> Ledger {
-        let central = checks::integrity_of_file(&self.config.central_db(), Schema::Central)
-            .unwrap_or_else(|e| vec![e]);
-        Ledger {
-            sent: self.sent.clone(),
-            received: self.received(),
-            sessions: self.sessions(),
-            central_integrity: central,
-            faults: self.faults,
-            max_tries: self.config.max_tries,
-            now_ms: now_ms(),
+    /// The timings the oracle bounds promptness with: the agent-runner's as the agents read
+    /// them from the environment this world gives them, and the engine's and channel's.
+    pub fn bounds(&self) -> Bounds {
+        let settings = settings_from_vars(&self.config.agent_env)
+            .unwrap_or_else(|e| self.fail(&format!("the agents' settings: {e}")));
+        Bounds {
+            poll_interval_idle_ms: settings.runner.poll_interval_idle_ms,
+            query_idle_timeout_ms: settings.runner.query_idle_timeout_ms,
+            container_start_ms_max: CONTAINER_START_MS_MAX,
+            channel_latency_ms_max: CHANNEL_LATENCY_MS_MAX,
         }
     }
 
-    /// Applies every §9 check to the ledger; fails the test with the violations.
-    pub fn check(&self) -> Ledger {
-        let ledger = self.ledger();
-        let violations = checks::check_all(&ledger);
-        if !violations.is_empty() {
-            let list: Vec<String> = violations.iter().map(Violation::to_string).collect();
+    /// The files now, as the record's final state: every session read read-only, every DB's
+    /// integrity.
+    fn final_state(&self) -> (FinalState, Vec<SessionFiles>) {
+        let sessions = self.sessions();
+        let at_ms = now_ms();
+        let db_files = files::db_files(self.data_dir.path(), &self.config.central_db())
+            .unwrap_or_else(|e| self.fail(&format!("cannot list the DB files: {e}")));
+        let integrity = db_files
+            .into_iter()
+            .map(|(path, schema)| IntegrityRecord {
+                at_ms,
+                file: path.display().to_string(),
+                result: files::integrity_of_file(&path, schema),
+            })
+            .collect();
+        let state = FinalState {
+            at_ms,
+            // One machine, one clock: the host's "now" is the true time.
+            host_now_ms: at_ms,
+            sessions: sessions
+                .iter()
+                .map(|s| FinalSession {
+                    session_id: s.session_id.clone(),
+                    agent_group_id: s.agent_group_id.clone(),
+                    dir: s.dir.display().to_string(),
+                    snapshot: Some(s.snapshot.clone()),
+                    error: None,
+                })
+                .collect(),
+            integrity,
+            single_writer_violations: Vec::new(),
+            maybe_durable: Vec::new(),
+        };
+        (state, sessions)
+    }
+
+    /// Reads the files and judges the run with the oracle (`clawsim_oracle::check`), as the
+    /// simulator's runs are judged.
+    pub fn judge(&self) -> Judged {
+        let (final_state, sessions) = self.final_state();
+        let bounds = self.bounds();
+        let record = self.recorder.lock();
+        let mut ledger = record.ledger.clone();
+        ledger.final_state = final_state;
+        let run = RunRecord {
+            events: record.trace.events(),
+            ledger: &ledger,
+            sim_ms: now_ms() - record.started_ms,
+            errors: &[],
+            host: self.config.clone(),
+            bounds,
+        };
+        let verdict = clawsim_oracle::check(&run);
+        drop(record);
+        Judged {
+            ledger,
+            sessions,
+            verdict,
+        }
+    }
+
+    /// Judges the run; fails the test with the violations, and prints what was judged and what
+    /// this world could not judge.
+    pub fn check(&self) -> Judged {
+        let judged = self.judge();
+        say(&format!(
+            "{}: oracle verdict\n{}",
+            self.name,
+            judged.verdict.summary()
+        ));
+        if !judged.verdict.held() {
+            let list: Vec<String> = judged
+                .verdict
+                .violations
+                .iter()
+                .map(ToString::to_string)
+                .collect();
             self.fail(&format!("property violations:\n  {}", list.join("\n  ")));
         }
-        ledger
+        judged
     }
 
     /// Fails the test with `message` and a report of every session's rows and deliveries
@@ -480,10 +561,11 @@ impl World {
         panic!("{}: {message}\n{}", self.name, self.report())
     }
 
-    /// The rows of every session and what the channel received, for a failure report.
+    /// The rows of every session, what the channel received and the run's trace, for a
+    /// failure report.
     pub fn report(&self) -> String {
         let mut out = String::new();
-        let sessions = match checks::read_sessions(self.data_dir.path()) {
+        let sessions = match files::read_sessions(self.data_dir.path()) {
             Ok(sessions) => sessions,
             Err(e) => {
                 out.push_str(&format!("--- sessions unreadable: {e}\n"));
@@ -527,15 +609,16 @@ impl World {
                 ));
             }
         }
-        out.push_str("--- received by the channel\n");
-        for d in self.received() {
-            out.push_str(&format!(
-                "  {} {}\n",
-                d.message_out_id,
-                truncate(&d.content.to_string(), 120)
-            ));
+        out.push_str("--- the run's record\n");
+        // The lock may be held by this very thread when a wait inside it fails; never block.
+        match self.recorder.try_lock() {
+            Some(record) => {
+                for event in record.trace.events() {
+                    out.push_str(&format!("  {}\n", truncate(&event.to_string(), 160)));
+                }
+            }
+            None => out.push_str("  (busy)\n"),
         }
-        out.push_str(&format!("--- faults {:?}\n", self.faults));
         out
     }
 }
@@ -566,25 +649,49 @@ async fn running_count(run_id: &str, session_id: &str) -> Result<usize, String> 
         .len())
 }
 
-/// True when nothing due is left in the session: every due, unpaused row has its own terminal
-/// status and every due output row is recorded.
-pub fn settled(session: &SessionEvidence, now_ms: i64) -> bool {
-    let snapshot = &session.snapshot;
-    let rows_done = snapshot.inbound.iter().all(|row| {
-        row.status == status::COMPLETED
-            || row.status == status::FAILED
-            || row.status == status::PAUSED
-            || !is_due(row.process_after.as_deref(), now_ms)
-    });
-    rows_done && snapshot.is_settled(now_ms)
+/// The oracle's name for a fault injected from outside.
+fn oracle_fault(fault: OutsideFault) -> Fault {
+    // One session per world: its container is the only one to pick.
+    match fault {
+        OutsideFault::Kill => Fault::ContainerKilled { pick: 0 },
+        // Frozen until the host kills it: no end of its own.
+        OutsideFault::Pause => Fault::ContainerHung {
+            pick: 0,
+            duration_ms: i64::MAX,
+        },
+    }
 }
 
-/// Now, on this machine's clock, in ms since the epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
+/// True when `delivery` is a default answer of the mock quoting `token` as a word.
+pub fn quotes(delivery: &OutboundDelivery, token: &str) -> bool {
+    delivery
+        .content
+        .get("text")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|text| text.strip_prefix(ANSWER_PREFIX))
+        .is_some_and(|quoted| contains_word(quoted, token))
+}
+
+fn finished(row_status: &str) -> bool {
+    [status::COMPLETED, status::FAILED, status::PAUSED].contains(&row_status)
+}
+
+/// True when nothing due is left in the session: every due, unpaused row has its own terminal
+/// status and every due output row is recorded. A wait condition, not a check: the oracle
+/// judges the state the wait lets it read.
+pub fn settled(snapshot: &SessionSnapshot, now_ms: i64) -> bool {
+    let rows_done = snapshot
+        .inbound
+        .iter()
+        .all(|row| finished(&row.status) || !is_due(row.process_after.as_deref(), now_ms));
+    let outputs_done = snapshot.outbound.iter().all(|row| {
+        snapshot
+            .delivered
+            .iter()
+            .any(|d| d.message_out_id == row.id)
+            || !is_due(row.deliver_after.as_deref(), now_ms)
+    });
+    rows_done && outputs_done
 }
 
 fn truncate(text: &str, max_chars: usize) -> String {
@@ -593,4 +700,9 @@ fn truncate(text: &str, max_chars: usize) -> String {
     }
     let cut: String = text.chars().take(max_chars).collect();
     format!("{cut}…")
+}
+
+/// True when a row's content carries `token` as a word (`m1` is not found in `m10`).
+pub fn carries(content: &str, token: &str) -> bool {
+    contains_word(content, token)
 }

@@ -2,12 +2,14 @@
 //! channel; content that needs escaping reaches the agent escaped; follow-ups sent while a
 //! turn runs are pushed into that same query and each answered once.
 //!
-//! Each test ends with every §9 check on the run's ledger (see `clawsim_e2e::checks`): no loss,
-//! no duplicate, no lost output, one answer, seq, time, series, retries (none counted, as
-//! nothing failed) and durability.
+//! Each test ends with the oracle's verdict on the run (`World::check`, the checkers that judge
+//! the simulator's runs): no loss, no duplicate, no lost output, one answer, seq, time (here,
+//! as nothing failed, also the promptness bound), retries (no try counted, as nothing failed),
+//! durability and formatting.
 
 use clawsim_core::model::status;
 use clawsim_e2e::world::World;
+use clawsim_oracle::Property;
 use std::time::Duration;
 
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -21,10 +23,13 @@ fn a_message_gets_the_mock_answer_delivered() {
     let marker = world.send("hello from the e2e suite");
     let answer = world.wait_answer(&marker, ANSWER_TIMEOUT);
     assert_eq!(answer.route.channel_type.as_deref(), Some("e2e"));
-    assert_eq!(answer.route.platform_id.as_deref(), Some("chat-1"));
+    assert_eq!(answer.route.platform_id.as_deref(), Some("chat0"));
     world.wait_settled(SETTLE_TIMEOUT);
-    let ledger = world.check();
-    let session = &ledger.sessions[0].snapshot;
+    let judged = world.check();
+    for property in [Property::NoLoss, Property::OneAnswer, Property::Time] {
+        assert!(judged.verdict.judged(property), "{property} not judged");
+    }
+    let session = &judged.sessions[0].snapshot;
     assert_eq!(session.inbound.len(), 1);
     assert_eq!(session.inbound[0].status, status::COMPLETED);
     assert_eq!(world.answers_to(&marker), 1);
@@ -44,7 +49,8 @@ fn content_reaches_the_agent_escaped() {
         "prompt not escaped: {text}"
     );
     world.wait_settled(SETTLE_TIMEOUT);
-    world.check();
+    let judged = world.check();
+    assert!(judged.verdict.judged(Property::Formatting));
 }
 
 #[test]
@@ -66,9 +72,10 @@ fn follow_ups_during_a_turn_join_the_running_query_and_are_answered_once() {
         world.wait_answer(marker, ANSWER_TIMEOUT);
     }
     world.wait_settled(SETTLE_TIMEOUT);
-    let ledger = world.check();
-    let session = &ledger.sessions[0].snapshot;
-    assert_eq!(ledger.sessions[0].session_id, session_id);
+    let judged = world.check();
+    assert!(judged.verdict.judged(Property::OneAnswer));
+    let session = &judged.sessions[0].snapshot;
+    assert_eq!(judged.sessions[0].session_id, session_id);
     // Pushed follow-ups are routed to the batch's first message (PROTOCOL §5.5).
     let first_id = &session.inbound[0].id;
     let answers: Vec<_> = session

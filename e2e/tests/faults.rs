@@ -18,11 +18,13 @@
 //!   claim ever goes stale. The host must still find the hung container (its heartbeat stopped
 //!   while due work waits), kill it and start one that answers.
 //!
-//! Each test ends with every §9 check on the ledger (§9.1 no loss and §9.3a one answer are the
-//! point; §9.8 allows the counted try because a fault was injected).
+//! Each test ends with the oracle's verdict on the run (§9.1 no loss and §9.3a one answer are
+//! the point, and must have been judged; §9.8 judges the counted try against `max_tries` and
+//! its backoff).
 
 use clawsim_core::model::status;
-use clawsim_e2e::world::World;
+use clawsim_e2e::world::{carries, World};
+use clawsim_oracle::Property;
 use std::time::Duration;
 
 // Upper bounds only: a passing test never waits them out.
@@ -33,7 +35,11 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 fn wait_claimed(world: &World, marker: &str) {
     world.wait_until(&format!("{marker} claimed"), ANSWER_TIMEOUT, |sessions| {
         let snapshot = &sessions[0].snapshot;
-        let Some(row) = snapshot.inbound.iter().find(|r| r.content.contains(marker)) else {
+        let Some(row) = snapshot
+            .inbound
+            .iter()
+            .find(|r| carries(&r.content, marker))
+        else {
             return false;
         };
         snapshot
@@ -56,9 +62,12 @@ fn a_container_killed_mid_turn_is_replaced_and_the_message_answered_once() {
     world.kill_container(&session_id);
     world.wait_answer(&marker, ANSWER_TIMEOUT);
     world.wait_settled(SETTLE_TIMEOUT);
-    let ledger = world.check();
+    let judged = world.check();
+    for property in [Property::NoLoss, Property::OneAnswer, Property::Retries] {
+        assert!(judged.verdict.judged(property), "{property} not judged");
+    }
     assert_eq!(world.answers_to(&marker), 1);
-    let row = &ledger.sessions[0].snapshot.inbound[0];
+    let row = &judged.sessions[0].snapshot.inbound[0];
     assert_eq!(row.status, status::COMPLETED);
     assert!(
         row.tries <= 1,
@@ -79,9 +88,12 @@ fn a_paused_container_is_presumed_dead_killed_and_the_message_retried_once() {
     // stale_after 10 s, then a backoff of 1 s, then a new container that thinks 15 s again.
     world.wait_answer(&marker, ANSWER_TIMEOUT);
     world.wait_settled(SETTLE_TIMEOUT);
-    let ledger = world.check();
+    let judged = world.check();
+    for property in [Property::NoLoss, Property::OneAnswer, Property::Retries] {
+        assert!(judged.verdict.judged(property), "{property} not judged");
+    }
     assert_eq!(world.answers_to(&marker), 1);
-    let row = &ledger.sessions[0].snapshot.inbound[0];
+    let row = &judged.sessions[0].snapshot.inbound[0];
     assert_eq!(row.status, status::COMPLETED);
     assert_eq!(row.tries, 1, "one stale claim reset");
     assert!(row.process_after.is_some(), "the retry was backed off");
@@ -100,5 +112,6 @@ fn a_container_hung_before_claiming_is_replaced_and_the_message_answered() {
     let marker = world.send("are you there?");
     world.wait_answer(&marker, ANSWER_TIMEOUT);
     world.wait_settled(SETTLE_TIMEOUT);
-    world.check();
+    let judged = world.check();
+    assert!(judged.verdict.judged(Property::NoLoss));
 }

@@ -13,41 +13,50 @@
 //! (answered) is not answered again, and one whose turn wrote a tool row and then died mid-turn
 //! is not run again either (its tool would act twice), as for a first message in that state.
 //!
-//! All end with every §9 check on the ledger (here §9.2 with its system-action part, §9.3a).
+//! All end with the oracle's verdict on the run (here §9.2 with its system-action part, §9.3a,
+//! §9.7), each of which must have been judged.
 
 use clawsim_core::model::kind;
 use clawsim_core::time::format_instant;
-use clawsim_e2e::world::{now_ms, World};
+use clawsim_e2e::world::{carries, now_ms, Judged, World};
+use clawsim_oracle::Property;
 use serde_json::json;
 use std::time::Duration;
 
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A `tool schedule_task` directive for a task carrying `marker`, due in `in_ms`.
-fn schedule(marker: &str, in_ms: i64) -> String {
+/// A `tool schedule_task` directive for a task whose prompt carries `token`, due in `in_ms`.
+fn schedule(token: &str, in_ms: i64) -> String {
     let args = json!({
-        "prompt": format!("{marker} a task"),
+        "prompt": format!("{token} a task"),
         "processAfter": format_instant(now_ms() + in_ms),
     });
     format!("tool schedule_task {args}")
 }
 
-/// The `schedule_task` requests the agent wrote for `marker`'s task, and the task rows.
-fn requests_and_tasks(world: &World, marker: &str) -> (usize, usize) {
+/// The `schedule_task` requests the agent wrote for `token`'s task, and the task rows.
+fn requests_and_tasks(world: &World, token: &str) -> (usize, usize) {
     let sessions = world.sessions();
     let snapshot = &sessions[0].snapshot;
     let requests = snapshot
         .outbound
         .iter()
-        .filter(|row| row.kind == kind::SYSTEM && row.content.contains(marker))
+        .filter(|row| row.kind == kind::SYSTEM && carries(&row.content, token))
         .count();
     let tasks = snapshot
         .inbound
         .iter()
-        .filter(|row| row.kind == kind::TASK && row.content.contains(marker))
+        .filter(|row| row.kind == kind::TASK && carries(&row.content, token))
         .count();
     (requests, tasks)
+}
+
+/// The properties a replayed turn or a twice-applied action would break were judged.
+fn assert_replays_judged(judged: &Judged) {
+    for property in [Property::NoDuplicate, Property::OneAnswer, Property::Series] {
+        assert!(judged.verdict.judged(property), "{property} not judged");
+    }
 }
 
 #[test]
@@ -60,7 +69,7 @@ fn a_host_restarted_while_applying_system_actions_applies_each_once() {
     // The request must start its own batch (see the second test for why).
     world.wait_no_query_running(ANSWER_TIMEOUT);
 
-    let (first_task, second_task) = (world.marker(), world.marker());
+    let (first_task, second_task) = (world.task_token(), world.task_token());
     let due_ms = now_ms() + 8_000;
     world.send(&format!(
         "@mock {}; {}",
@@ -91,12 +100,10 @@ fn a_host_restarted_while_applying_system_actions_applies_each_once() {
                 "task {marker}: {requests} request(s) written, {tasks} task row(s) made"
             ));
         }
-        if tasks == 1 {
-            world.expect(marker, 1);
-        }
     }
     world.wait_settled(SETTLE_TIMEOUT);
-    world.check();
+    let judged = world.check();
+    assert_replays_judged(&judged);
 }
 
 #[test]
@@ -107,7 +114,7 @@ fn a_follow_up_answered_before_the_container_died_is_not_answered_again() {
     // A first message opens a query that stays open for follow-ups.
     let hello = world.send("hello");
     world.wait_answer(&hello, ANSWER_TIMEOUT);
-    let task = world.marker();
+    let task = world.task_token();
     let follow_up = world.send(&format!("@mock {}", schedule(&task, 1_000)));
     // Its turn is over (request and answer written) but the query is still open: kill now.
     world.wait_answer(&follow_up, ANSWER_TIMEOUT);
@@ -122,8 +129,8 @@ fn a_follow_up_answered_before_the_container_died_is_not_answered_again() {
             world.answers_to(&follow_up)
         ));
     }
-    world.expect(&task, 1);
-    world.check();
+    let judged = world.check();
+    assert_replays_judged(&judged);
 }
 
 #[test]
@@ -133,7 +140,7 @@ fn a_follow_up_whose_turn_already_acted_is_not_replayed_after_the_container_dies
     };
     let hello = world.send("hello");
     world.wait_answer(&hello, ANSWER_TIMEOUT);
-    let task = world.marker();
+    let task = world.task_token();
     world.send(&format!(
         "@mock {}; active; think 3s",
         schedule(&task, 1_000)
@@ -158,6 +165,6 @@ fn a_follow_up_whose_turn_already_acted_is_not_replayed_after_the_container_dies
             "the follow-up's turn ran again: {requests} request(s), {tasks} task row(s)"
         ));
     }
-    world.expect(&task, 1);
-    world.check();
+    let judged = world.check();
+    assert_replays_judged(&judged);
 }

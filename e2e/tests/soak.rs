@@ -1,6 +1,6 @@
 //! A bounded soak: a seeded random mix of messages (some thinking for seconds), `docker kill`,
 //! `docker pause` and host restarts at random moments, then a quiet period in which faults stop
-//! and containers may run, then every §9 check on the ledger and an exact count of answers:
+//! and containers may run, then the oracle's verdict on the run and an exact count of answers:
 //! each message answered once, however often its container died under it.
 //!
 //! The seed is printed first; `CLAWSIM_E2E_SEED=<n>` runs another plan, or replays one (the
@@ -13,9 +13,10 @@
 //! claimed its message (see `faults.rs` for a container hung before it claims).
 
 use clawsim_core::model::status;
-use clawsim_e2e::checks::SessionEvidence;
 use clawsim_e2e::engine::OutsideFault;
-use clawsim_e2e::world::{say, World};
+use clawsim_e2e::files::SessionFiles;
+use clawsim_e2e::world::{carries, say, World};
+use clawsim_oracle::Property;
 use std::time::Duration;
 
 const STEPS_DEFAULT: u64 = 24;
@@ -94,7 +95,15 @@ fn random_kills_pauses_and_host_restarts_lose_nothing_and_answer_each_message_on
         std::thread::sleep(Duration::from_millis(rng.below(800)));
     }
     world.wait_settled(SETTLE_TIMEOUT);
-    world.check();
+    let judged = world.check();
+    for property in [
+        Property::NoLoss,
+        Property::NoDuplicate,
+        Property::OneAnswer,
+        Property::Retries,
+    ] {
+        assert!(judged.verdict.judged(property), "{property} not judged");
+    }
     for marker in &markers {
         let answers = world.answers_to(marker);
         if answers != 1 {
@@ -106,15 +115,15 @@ fn random_kills_pauses_and_host_restarts_lose_nothing_and_answer_each_message_on
     say(&format!(
         "soak: seed {seed}: {} messages, faults {:?}",
         markers.len(),
-        world.faults()
+        world.fault_counts()
     ));
 }
 
 /// True while the message carrying `marker` is claimed by a turn and not finished.
-fn claimed(sessions: &[SessionEvidence], marker: &str) -> bool {
+fn claimed(sessions: &[SessionFiles], marker: &str) -> bool {
     let snapshot = &sessions[0].snapshot;
     snapshot.inbound.iter().any(|row| {
-        row.content.contains(marker)
+        carries(&row.content, marker)
             && row.status == status::PENDING
             && snapshot
                 .acks
@@ -124,9 +133,9 @@ fn claimed(sessions: &[SessionEvidence], marker: &str) -> bool {
 }
 
 /// True once the message carrying `marker` is completed or failed.
-fn finished(sessions: &[SessionEvidence], marker: &str) -> bool {
+fn finished(sessions: &[SessionFiles], marker: &str) -> bool {
     sessions[0].snapshot.inbound.iter().any(|row| {
-        row.content.contains(marker)
+        carries(&row.content, marker)
             && (row.status == status::COMPLETED || row.status == status::FAILED)
     })
 }

@@ -3,13 +3,14 @@
 //! minute at best: this test takes up to two minutes) until the agent cancels it, and the
 //! cancel ends the whole series, using the task id the agent was given.
 //!
-//! Each test ends with every §9 check on the ledger; §9.6 (nothing before `process_after`) and
-//! §9.7 (one row per occurrence, nothing of a cancelled series claimed after the cancel) are the
-//! ones these runs exercise.
+//! Each test ends with the oracle's verdict on the run; §9.6 (nothing before `process_after`)
+//! and §9.7 (one row and one answer per occurrence, nothing of a cancelled series claimed after
+//! the cancel) are the ones these runs exercise, and must have been judged.
 
 use clawsim_core::model::{kind, status};
 use clawsim_core::time::format_instant;
-use clawsim_e2e::world::{now_ms, World};
+use clawsim_e2e::world::{now_ms, Judged, World};
+use clawsim_oracle::Property;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -26,14 +27,13 @@ fn a_scheduled_task_fires_once_and_not_before_its_time() {
     let Some(mut world) = World::start("task-once") else {
         return;
     };
-    let task_marker = world.marker();
+    let task_marker = world.task_token();
     let process_after = format_instant(now_ms() + 4_000);
     let request = tool(
         "schedule_task",
         json!({"prompt": format!("{task_marker} water the plants"), "processAfter": process_after}),
     );
     let asked = world.send(&request);
-    world.expect(&task_marker, 1);
     world.wait_answer(&asked, ANSWER_TIMEOUT);
     let answer = world.wait_answer(&task_marker, ANSWER_TIMEOUT);
     assert!(answer.content["text"]
@@ -41,8 +41,9 @@ fn a_scheduled_task_fires_once_and_not_before_its_time() {
         .unwrap()
         .contains("[SCHEDULED TASK]"));
     world.wait_settled(SETTLE_TIMEOUT);
-    let ledger = world.check();
-    let tasks: Vec<_> = ledger.sessions[0]
+    let judged = world.check();
+    assert_tasks_judged(&judged);
+    let tasks: Vec<_> = judged.sessions[0]
         .snapshot
         .inbound
         .iter()
@@ -80,7 +81,7 @@ fn the_task_id_the_schedule_call_returned_cancels_the_series() {
 
 /// Has the agent schedule a task every minute, first at once; returns the prompt's marker.
 fn schedule_every_minute(world: &mut World) -> String {
-    let task_marker = world.marker();
+    let task_marker = world.task_token();
     let request = tool(
         "schedule_task",
         json!({
@@ -111,9 +112,17 @@ fn cancel_and_check(world: &mut World, task_marker: &str, task_id: &str) {
             tasks.all(|row| row.status != status::PENDING && row.recurrence.is_none())
         },
     );
-    world.expect(task_marker, 1);
     world.wait_settled(SETTLE_TIMEOUT);
-    world.check();
+    let judged = world.check();
+    assert_tasks_judged(&judged);
+    assert!(world.answers_to(task_marker) >= 1);
+}
+
+/// The time and series properties were judged, not skipped.
+fn assert_tasks_judged(judged: &Judged) {
+    for property in [Property::Time, Property::Series, Property::NoDuplicate] {
+        assert!(judged.verdict.judged(property), "{property} not judged");
+    }
 }
 
 /// The `taskId` of the host's answer to the agent's `schedule_task` (a `system` row the agent

@@ -4,7 +4,7 @@
 //! copied into `outbox/<id>/`, delivered with its bytes, and the folder removed after; a file
 //! name that would leave the outbox is refused).
 //!
-//! Each test ends with every §9 check on the ledger.
+//! Each test ends with the oracle's verdict on the run.
 
 use clawsim_core::model::{kind, status};
 use clawsim_e2e::world::World;
@@ -32,8 +32,8 @@ fn a_question_card_is_answered_by_the_user_and_the_turn_goes_on() {
     world.answer(&question_id, "blue");
     world.wait_answer(&asked, ANSWER_TIMEOUT);
     world.wait_settled(SETTLE_TIMEOUT);
-    let ledger = world.check();
-    let answer_row = ledger.sessions[0]
+    let judged = world.check();
+    let answer_row = judged.sessions[0]
         .snapshot
         .inbound
         .iter()

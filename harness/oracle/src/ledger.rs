@@ -7,6 +7,7 @@
 //! through a read-only connection. All of it is plain serde data.
 
 use crate::fault::Fault;
+use crate::observed::Observed;
 use clawsim_core::inspect::SessionSnapshot;
 use clawsim_core::model::Route;
 use serde::{Deserialize, Serialize};
@@ -166,6 +167,10 @@ pub struct Ledger {
     /// Integrity of every DB right after each crash and restart.
     pub crash_checks: Vec<IntegrityRecord>,
     pub final_state: FinalState,
+    /// What the world that kept this ledger could observe; everything unless it says otherwise
+    /// (a real-Docker run sees no VFS, no sweep, no poll).
+    #[serde(default, skip_serializing_if = "Observed::is_everything")]
+    pub observed: Observed,
 }
 
 impl Ledger {

@@ -20,9 +20,11 @@
 pub mod event;
 pub mod fault;
 pub mod ledger;
+pub mod observed;
 pub mod properties;
 pub mod time;
 pub mod trace;
 
 pub use event::{Actor, Event};
+pub use observed::Observed;
 pub use properties::{check, Property, RunRecord, Verdict, Violation};

@@ -8,6 +8,10 @@
 //! on the session's `inbound.db` (SimFs's maybe-durable record) may also have cost a
 //! `delivered` row, which excuses a resend too.
 //!
+//! System actions are applied once (PROTOCOL §7: an action's effect and its `delivered` row
+//! commit in one transaction): a `schedule_task` request read again by a restarted host never
+//! schedules twice, so no task prompt has more series than requests carrying it.
+//!
 //! No lost output: after the quiet period every due `messages_out` row has a `delivered` record;
 //! one recorded as delivered to a channel was really received by it; one recorded undeliverable
 //! says why.
@@ -15,6 +19,7 @@
 use super::evidence::Evidence;
 use super::{Found, Property, Verdict};
 use clawsim_core::model::{kind, status, AGENT_CHANNEL};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// §9.2 over every row the platform received.
@@ -45,6 +50,42 @@ pub fn no_duplicate(evidence: &Evidence<'_>, verdict: &mut Verdict) {
             .in_session(session)
             .at(times[extra.min(orphans + 1)].0)
         });
+    }
+}
+
+/// §9.2 over every task series: one per `schedule_task` request.
+pub fn system_actions_once(evidence: &Evidence<'_>, verdict: &mut Verdict) {
+    let prompt_of = |content: &Value| {
+        let prompt = content.get("prompt").and_then(Value::as_str);
+        prompt.unwrap_or_default().to_string()
+    };
+    for (session, snapshot) in &evidence.snapshots {
+        let mut requests: BTreeMap<String, usize> = BTreeMap::new();
+        for row in snapshot.outbound.iter().filter(|r| r.kind == kind::SYSTEM) {
+            let content = row.content_json();
+            if content.get("action").and_then(Value::as_str) == Some("schedule_task") {
+                *requests.entry(prompt_of(&content)).or_default() += 1;
+            }
+        }
+        let mut series: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+        for row in snapshot.inbound.iter().filter(|r| r.kind == kind::TASK) {
+            let series_id = row.series_id.as_deref().unwrap_or(&row.id);
+            let prompt = prompt_of(&row.content_json());
+            series.entry(prompt).or_default().insert(series_id);
+        }
+        // A failed sync may have cost outbound.db the request row the series came from.
+        let excused = evidence.maybe_durable(session, "outbound.db", None);
+        for (prompt, ids) in series {
+            let asked = requests.get(&prompt).copied().unwrap_or(0);
+            verdict.check(Property::NoDuplicate, ids.len() <= asked || excused, || {
+                Found::new(format!(
+                    "{} task series for {prompt:?} but {asked} schedule_task request(s): a \
+                     request was applied more than once",
+                    ids.len()
+                ))
+                .in_session(session)
+            });
+        }
     }
 }
 

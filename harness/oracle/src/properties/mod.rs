@@ -25,7 +25,9 @@ mod processing;
 mod storage;
 mod tasks;
 
-pub use evidence::{token_of, Evidence, RunningContainers, ANSWER_PREFIX};
+pub use evidence::{
+    contains_word, quoted_prompt, token_of, Evidence, RunningContainers, ANSWER_PREFIX,
+};
 
 use crate::ledger::Ledger;
 use crate::trace::TraceEvent;
@@ -168,6 +170,11 @@ pub struct Verdict {
     /// How many times each property was applied (to a message, a row, a file, a send).
     pub checks: BTreeMap<Property, u64>,
     pub violations: Vec<Violation>,
+    /// What of each property this run could not judge, and why: the evidence it needs is
+    /// something the world did not observe ([`crate::Observed`]). A property with no checks and
+    /// an entry here was not judged at all; one with both was judged in part.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unjudged: BTreeMap<Property, Vec<String>>,
 }
 
 impl Verdict {
@@ -186,6 +193,48 @@ impl Verdict {
         let failed: std::collections::BTreeSet<Property> =
             self.violations.iter().map(|v| v.property).collect();
         failed.into_iter().collect()
+    }
+
+    /// True when `property` was applied at least once in this run.
+    pub fn judged(&self, property: Property) -> bool {
+        self.checks.get(&property).is_some_and(|n| *n > 0)
+    }
+
+    /// Records that a part of `property` was not judged, and why.
+    pub(crate) fn not_judged(&mut self, property: Property, why: &str) {
+        self.unjudged
+            .entry(property)
+            .or_default()
+            .push(why.to_string());
+    }
+
+    /// One line per property: held or failed with its count of checks, and what was not
+    /// judged, with why.
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        for property in Property::ALL {
+            let checks = self.checks.get(&property).copied().unwrap_or(0);
+            let failed = self
+                .violations
+                .iter()
+                .filter(|v| v.property == property)
+                .count();
+            let unjudged = self.unjudged.get(&property);
+            let judged = match (failed, checks, unjudged) {
+                (0, 0, Some(_)) => String::new(),
+                (0, 0, None) => "held, nothing to check in this run".to_string(),
+                (0, n, _) => format!("held, {n} checks"),
+                (f, n, _) => format!("FAILED, {f} violations in {n} checks"),
+            };
+            let not_judged = unjudged.map(|why| format!("not judged: {}", why.join("; ")));
+            let line = [Some(judged).filter(|j| !j.is_empty()), not_judged]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join("; ");
+            out.push_str(&format!("{property}: {line}\n"));
+        }
+        out
     }
 
     /// Counts one application of `property`; records a violation when `held` is false.
@@ -258,6 +307,7 @@ pub fn check(outcome: &RunRecord) -> Verdict {
     online::check(&evidence, &mut verdict);
     processing::no_loss(&evidence, &mut verdict);
     delivery::no_duplicate(&evidence, &mut verdict);
+    delivery::system_actions_once(&evidence, &mut verdict);
     delivery::no_lost_output(&evidence, &mut verdict);
     processing::one_answer(&evidence, &mut verdict);
     storage::seq_at_rest(&evidence, &mut verdict);
@@ -273,4 +323,63 @@ pub fn check(outcome: &RunRecord) -> Verdict {
         });
     }
     verdict
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observed::Observed;
+
+    fn judge(observed: Observed) -> Verdict {
+        let ledger = Ledger {
+            observed,
+            ..Ledger::default()
+        };
+        let record = RunRecord {
+            events: &[],
+            ledger: &ledger,
+            sim_ms: 0,
+            errors: &[],
+            host: HostConfig::new("/data"),
+            bounds: Bounds {
+                poll_interval_idle_ms: 0,
+                query_idle_timeout_ms: 0,
+                container_start_ms_max: 0,
+                channel_latency_ms_max: 0,
+            },
+        };
+        check(&record)
+    }
+
+    #[test]
+    fn what_a_world_did_not_observe_is_counted_not_judged_and_summarised() {
+        let everything = judge(Observed::EVERYTHING);
+        assert!(everything.unjudged.is_empty());
+        assert!(everything.judged(Property::SingleWriter));
+        let blind = judge(Observed {
+            vfs_opens: false,
+            maybe_durable_log: false,
+            runner_polls: false,
+            sweep_reports: false,
+            crash_integrity: false,
+        });
+        assert!(blind.held());
+        assert!(!blind.judged(Property::SingleWriter));
+        let unjudged: Vec<Property> = blind.unjudged.keys().copied().collect();
+        assert_eq!(
+            unjudged,
+            [
+                Property::SingleWriter,
+                Property::Retries,
+                Property::Durability
+            ]
+        );
+        let summary = blind.summary();
+        assert!(
+            summary.contains("§9.5 single-writer: not judged: "),
+            "{summary}"
+        );
+        assert!(summary.contains("§9.9 durability: "), "{summary}");
+        assert_eq!(summary.lines().count(), Property::ALL.len());
+    }
 }

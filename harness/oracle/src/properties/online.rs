@@ -77,6 +77,14 @@ pub fn check(evidence: &Evidence<'_>, verdict: &mut Verdict) {
             }
         }
     }
+    if !evidence.ledger.observed.vfs_opens {
+        verdict.not_judged(
+            Property::SingleWriter,
+            "who opened which DB for writing is known only to a VFS that records every open \
+             (the simulation's)",
+        );
+        return;
+    }
     let opened = &evidence.ledger.final_state.single_writer_violations;
     verdict.check(Property::SingleWriter, opened.is_empty(), || {
         Found::new(format!("SimFs saw: {}", opened.join("; ")))

@@ -18,6 +18,7 @@ use super::{Found, Property, Verdict};
 use crate::fault::FaultSide;
 use crate::time::parse_instant;
 use clawsim_core::model::status;
+use clawsim_core::runner::mock::Directive;
 
 /// How far a presumed-dead container's last poll may be inside the stale window: one sweep
 /// interval (the host sees an mtime change at its next sweep) plus a mount's stale caches.
@@ -119,7 +120,21 @@ pub fn retries(evidence: &Evidence<'_>, verdict: &mut Verdict) {
 }
 
 /// A sweep that presumed a container dead must not have seen it poll within the stale window.
+///
+/// A world that records neither the sweeps' reports nor the agent-runners' polls (real Docker)
+/// judges the part it can see: in a run where no fault struck and no message's script makes a
+/// turn fail (an error, an exit), every agent stayed alive, so no row may have been tried.
 fn live_agents_never_reset(evidence: &Evidence<'_>, verdict: &mut Verdict) {
+    let observed = evidence.ledger.observed;
+    if !(observed.sweep_reports && observed.runner_polls) {
+        verdict.not_judged(
+            Property::Retries,
+            "a live agent presumed dead by a sweep, beyond \"no try in a run where nothing \
+             failed\": needs the sweeps' reports and every poll of the agent-runners",
+        );
+        no_try_where_nothing_failed(evidence, verdict);
+        return;
+    }
     if evidence.clock_faulted(Some(FaultSide::Host)) {
         // A host clock that jumps shortens the stale window in true time.
         return;
@@ -143,4 +158,34 @@ fn live_agents_never_reset(evidence: &Evidence<'_>, verdict: &mut Verdict) {
             .at(*at_ms)
         });
     }
+}
+
+/// With no fault and no script that fails a turn, every agent was alive throughout: a counted
+/// try means a live agent was reset.
+fn no_try_where_nothing_failed(evidence: &Evidence<'_>, verdict: &mut Verdict) {
+    let scripted_failure = (0..evidence.ledger.sent.len()).any(|index| {
+        evidence
+            .script(index)
+            .is_some_and(|s| s.directives.iter().any(fails_a_turn))
+    });
+    if evidence.any_fault() || scripted_failure {
+        return;
+    }
+    for (session, snapshot) in &evidence.snapshots {
+        for row in &snapshot.inbound {
+            verdict.check(Property::Retries, row.tries == 0, || {
+                Found::new(format!(
+                    "{} {} was tried {} times in a run where no fault struck and no turn was \
+                     scripted to fail: a live agent was reset",
+                    row.kind, row.id, row.tries
+                ))
+                .in_session(session)
+            });
+        }
+    }
+}
+
+/// True for a directive that ends a turn in failure (and may cost its messages a try).
+fn fails_a_turn(directive: &Directive) -> bool {
+    matches!(directive, Directive::Error { .. } | Directive::Exit(_))
 }

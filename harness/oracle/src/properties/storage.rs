@@ -79,6 +79,13 @@ fn replies_follow_their_message(session: &str, snapshot: &SessionSnapshot, verdi
 /// record) is a lost committed row whatever the rows were.
 pub fn durability(evidence: &Evidence<'_>, verdict: &mut Verdict) {
     let state = &evidence.ledger.final_state;
+    let observed = evidence.ledger.observed;
+    if !observed.crash_integrity {
+        verdict.not_judged(
+            Property::Durability,
+            "integrity right after each crash (this world checked its files at the end only)",
+        );
+    }
     let checks = evidence.ledger.crash_checks.iter().chain(&state.integrity);
     for record in checks {
         verdict.check(Property::Durability, record.is_ok(), || {
@@ -98,6 +105,13 @@ pub fn durability(evidence: &Evidence<'_>, verdict: &mut Verdict) {
             ))
             .in_session(&session.session_id)
         });
+    }
+    if !observed.maybe_durable_log {
+        verdict.not_judged(
+            Property::Durability,
+            "commits undone by a power loss: only a storage that logs every sync (the \
+             simulation's) knows them",
+        );
     }
     for record in &state.maybe_durable {
         verdict.check(Property::Durability, !record.is_lost_commit(), || {
