@@ -85,7 +85,6 @@ impl World {
                 }
             }
         }
-        self.after_host_step();
     }
 
     /// Runs a delivery pass until it needs the channel or is over.
@@ -170,7 +169,6 @@ impl World {
                 self.record(Actor::Delivery, Some(&session_id), failed);
             }
         }
-        self.after_host_step();
     }
 
     /// The ledger's record of a send, and the user's answer if it was a question card.
@@ -240,7 +238,6 @@ impl World {
                 self.record(Actor::Sweep, None, TypedEvent::SessionsUnlisted { error })
             }
         }
-        self.after_host_step();
     }
 
     /// The host process starts again.
@@ -271,7 +268,6 @@ impl World {
                 self.schedule_in(retry_ms, Event::HostRestart);
             }
         }
-        self.after_host_step();
     }
 }
 

@@ -33,13 +33,15 @@ impl World {
             kind: "chat".into(),
             content: message.content(),
         };
-        let Some(host) = self.host.running.as_mut() else {
+        let routed = self.host_step(|world| {
+            let host = world.host.running.as_mut()?;
+            Some(host.route(&event))
+        });
+        let Some(routed) = routed else {
             self.host.backlog.push(index);
             self.record(Actor::Router, None, TypedEvent::MessageWaits { index });
             return;
         };
-        let routed = host.route(&event);
-        self.after_host_step();
         match routed {
             Ok(routed) => {
                 let sent = &mut self.record.ledger.sent[index];
@@ -102,13 +104,12 @@ impl World {
             option: option.clone(),
             attempt: attempt + 1,
         };
-        let result = match self.host.running.as_mut() {
+        let result = self.host_step(|world| match world.host.running.as_mut() {
             Some(host) => host
                 .answer_question(&question_id, &option)
                 .map_err(|e| e.to_string()),
             None => Err("host down".to_string()),
-        };
-        self.after_host_step();
+        });
         let now = self.now_ms();
         match result {
             Ok(routed) => {

@@ -120,6 +120,10 @@ impl World {
         Ok(())
     }
 
+    /// Runs one event's step. The host's timers, a send's completion and its restart are host
+    /// steps as a whole ([`World::host_step`] handles the runtime requests they leave); a
+    /// user's message or answer wraps only its call of the router (`router.rs`), because the
+    /// containers that call started are recorded before what the platform heard back.
     fn dispatch(&mut self, event: Event) {
         match event {
             Event::Arrival { index } => self.arrival(index),
@@ -132,13 +136,13 @@ impl World {
                 timer,
                 incarnation,
                 once,
-            } => self.tick(timer, incarnation, once),
+            } => self.host_step(|world| world.tick(timer, incarnation, once)),
             Event::SendDone {
                 pass_id,
                 incarnation,
                 delivery,
                 outcome,
-            } => self.send_done(pass_id, incarnation, delivery, outcome),
+            } => self.host_step(|world| world.send_done(pass_id, incarnation, delivery, outcome)),
             Event::ContainerUp {
                 spec,
                 generation,
@@ -154,7 +158,7 @@ impl World {
                 session_id,
                 generation,
             } => self.hang_end(&session_id, generation),
-            Event::HostRestart => self.host_restart(),
+            Event::HostRestart => self.host_step(Self::host_restart),
             Event::Fault { index } => self.strike(index),
             Event::QuietStart => self.quiet_start(),
             Event::End => {}

@@ -19,8 +19,19 @@ use clawsim_core::{Env, SessionPaths};
 use clawsim_oracle::event::{Actor, Event as TypedEvent};
 
 impl World {
+    /// Runs `step` — one step of the host process: a call of its router, or all it does for
+    /// one of its timers, a send's completion or its restart — then turns what the host asked
+    /// of the runtime during it into container starts and kills. The only place runtime
+    /// requests are drained, so each is seen right after the host step that made it, before
+    /// anything else happens.
+    pub(super) fn host_step<R>(&mut self, step: impl FnOnce(&mut Self) -> R) -> R {
+        let result = step(self);
+        self.drain_runtime_requests();
+        result
+    }
+
     /// Handles what the host asked of the runtime during its last step.
-    pub(super) fn after_host_step(&mut self) {
+    fn drain_runtime_requests(&mut self) {
         let requests = self.containers.take_requests();
         for request in requests {
             match request {
