@@ -26,12 +26,10 @@ pub mod vfs;
 pub use fs::{DoubtCause, FsFault, MaybeDurable, MountProfile, Side, SimFs};
 pub use rng::SimRng;
 
-pub mod actors;
 pub mod channel;
 pub mod clock;
 pub mod env;
 pub mod faults;
-pub mod inject;
 pub mod provider;
 pub mod runtime;
 pub mod scheduler;

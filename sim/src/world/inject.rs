@@ -7,16 +7,14 @@
 //! provider is a mock script in the next user message. A fault that finds nothing to act on is
 //! recorded as skipped and not counted.
 
+use super::armed::StartFault;
+use super::event::{Event, Timer};
+use super::state::World;
 use crate::faults::{Fault, FaultSide};
 use crate::fs::{FsFault, Side};
 use crate::ledger::FaultRecord;
-use crate::world::{ArmedStorageFault, Event, StartFault, Timer, World};
 use clawsim_core::runtime::ContainerState;
 use clawsim_oracle::event::{Actor, Event as TypedEvent, FaultEffect};
-use std::collections::BTreeMap;
-
-/// SimFs's counter of power cuts that fired.
-const POWER_CUTS_FIRED: &str = "fault.power_loss.fired";
 
 use FaultEffect as Effect;
 
@@ -29,20 +27,9 @@ impl From<FaultSide> for Side {
     }
 }
 
-/// The SimFs counter that counts firings of a storage fault.
-fn fired_counter(fault: &FsFault) -> &'static str {
-    match fault {
-        FsFault::FsyncError { .. } => "fault.fsync_error.fired",
-        FsFault::DiskFull { .. } => "fault.disk_full.fired",
-        FsFault::Busy { .. } => "fault.busy.fired",
-        FsFault::SlowDisk { .. } => "fault.slow_disk.fired",
-        FsFault::PowerLossAfter { .. } => POWER_CUTS_FIRED,
-    }
-}
-
 impl World {
     /// Fault `index` of the plan strikes (unless the quiet period has begun).
-    pub(crate) fn strike(&mut self, index: usize) {
+    pub(super) fn strike(&mut self, index: usize) {
         if self.quiet {
             return;
         }
@@ -50,9 +37,9 @@ impl World {
         let effect = self.apply(&fault);
         let kind = fault.kind();
         if effect == Effect::Struck {
-            *self.fault_counts.entry(kind.to_string()).or_default() += 1;
+            self.record.count_fault(kind);
         }
-        self.ledger.faults.push(FaultRecord {
+        self.record.ledger.faults.push(FaultRecord {
             at_ms: self.now_ms(),
             fault: fault.clone(),
             applied: effect != Effect::Skipped,
@@ -75,11 +62,11 @@ impl World {
                 struck(self.hang_container(pick, duration_ms))
             }
             Fault::ContainerSlowStart { extra_ms } => {
-                self.start_faults.push(StartFault::Slow { extra_ms });
+                self.armed.arm_start(StartFault::Slow { extra_ms });
                 Effect::Struck
             }
             Fault::ContainerStartFails => {
-                self.start_faults.push(StartFault::Fails);
+                self.armed.arm_start(StartFault::Fails);
                 Effect::Struck
             }
             Fault::HostCrash { down_ms } => struck(self.crash_host(down_ms)),
@@ -94,11 +81,7 @@ impl World {
                 counted_on,
             } => {
                 let side = counted_on.map(Side::from);
-                self.fs.inject(FsFault::PowerLossAfter {
-                    ops: after_ops,
-                    side,
-                });
-                self.armed_power_cut = Some(down_ms);
+                self.armed.arm_power_cut(&self.fs, after_ops, side, down_ms);
                 Effect::Armed
             }
             Fault::FsyncError { side } => {
@@ -165,49 +148,24 @@ impl World {
         }
     }
 
-    /// Arms a storage fault; it fires at the next operation that meets it (SimFs counts both).
     /// Arms a storage fault in SimFs; it is counted when it meets a disk operation.
     fn fs_fault(&mut self, fault: &Fault, fs_fault: FsFault) -> Effect {
-        let fired_counter = fired_counter(&fs_fault);
-        let fired_before = self.fs.counters().get(fired_counter).copied().unwrap_or(0);
-        self.fs.inject(fs_fault);
-        self.armed_storage.push(ArmedStorageFault {
-            kind: fault.kind(),
-            fired_counter,
-            fired_before,
-        });
+        self.armed.arm_storage(&self.fs, fault.kind(), fs_fault);
         Effect::Armed
     }
 
     /// Storage faults that met a disk operation during the last step: each recorded with the
     /// step it struck in, and counted. (Checked only while one is armed: reading SimFs's
     /// counters is not free.)
-    pub(crate) fn check_armed_storage(&mut self) {
-        if self.armed_storage.is_empty() {
-            return;
+    pub(super) fn check_armed_storage(&mut self) {
+        for kind in self.armed.storage_fired(&self.fs) {
+            self.fault_fired(kind);
         }
-        let counters = self.fs.counters();
-        let mut fired_seen: BTreeMap<&'static str, u64> = BTreeMap::new();
-        let mut still_armed = Vec::new();
-        for armed in std::mem::take(&mut self.armed_storage) {
-            let now = counters.get(armed.fired_counter).copied().unwrap_or(0);
-            let seen = fired_seen
-                .entry(armed.fired_counter)
-                .or_insert(armed.fired_before);
-            if now > *seen {
-                // One firing per armed fault of a kind, in the order they were armed.
-                *seen += 1;
-                self.fault_fired(armed.kind);
-            } else {
-                still_armed.push(armed);
-            }
-        }
-        self.armed_storage = still_armed;
     }
 
     fn fault_fired(&mut self, kind: &'static str) {
-        *self.fault_counts.entry(kind.to_string()).or_default() += 1;
-        let struck_in = self.struck_step();
+        self.record.count_fault(kind);
+        let struck_in = self.record.struck_step();
         let fired = TypedEvent::FaultFired {
             kind: kind.to_string(),
             struck_in,
@@ -215,34 +173,19 @@ impl World {
         self.record(Actor::Faults, None, fired);
     }
 
-    /// The step a fault firing now struck in: the last step either side recorded during this
-    /// dispatch.
-    fn struck_step(&self) -> Option<u64> {
-        self.last_side_step
-            .filter(|step| *step >= self.dispatch_first_step)
-    }
-
     /// Arms a mock script for the next workload message (counted when it rides on one).
     fn arm_script(&mut self, fault: &Fault, script: String) -> Effect {
-        self.armed_scripts.push((fault.kind(), script));
+        self.armed.arm_script(fault.kind(), script);
         Effect::Armed
-    }
-
-    /// The running container `pick` (modulo their number), if any runs.
-    fn pick_running(&self, pick: u64) -> Option<String> {
-        let running = self.table.borrow().running_sessions();
-        if running.is_empty() {
-            return None;
-        }
-        Some(running[(pick % running.len() as u64) as usize].clone())
     }
 
     /// `docker kill`: the process dies at once, between two of its steps.
     fn kill_container(&mut self, pick: u64) -> bool {
-        let Some(session_id) = self.pick_running(pick) else {
+        let Some(session_id) = self.containers.pick_running(pick) else {
             return false;
         };
-        self.table
+        self.containers
+            .table
             .borrow_mut()
             .set_state(&session_id, ContainerState::Stopped);
         self.end_container(&session_id, true);
@@ -251,11 +194,11 @@ impl World {
 
     /// `docker pause`: the container still runs, its process makes no progress.
     fn hang_container(&mut self, pick: u64, duration_ms: i64) -> bool {
-        let Some(session_id) = self.pick_running(pick) else {
+        let Some(session_id) = self.containers.pick_running(pick) else {
             return false;
         };
         let until = self.now_ms() + duration_ms;
-        let Some(process) = self.containers.get_mut(&session_id) else {
+        let Some(process) = self.containers.processes.get_mut(&session_id) else {
             return false;
         };
         process.hung_until_ms = Some(until);
@@ -272,28 +215,28 @@ impl World {
 
     /// The host process dies; it is restarted after `down_ms`.
     fn crash_host(&mut self, down_ms: i64) -> bool {
-        let Some(host) = self.host.take() else {
+        let Some(host) = self.host.running.take() else {
             return false;
         };
         // The process dies first, so dropping its connections cannot touch the disk.
         self.fs.crash_process(Side::Host);
         drop(host);
-        self.passes.clear();
-        self.crashed_since_restart = true;
+        self.host.passes.clear();
+        self.host.crashed_since_restart = true;
         self.schedule_in(down_ms, Event::HostRestart);
         true
     }
 
     /// After a power loss SimFs has already applied (between steps or in the middle of one):
     /// every process is gone, the machine comes back after `down_ms`.
-    pub(crate) fn machine_down(&mut self, down_ms: i64) {
-        let host = self.host.take();
+    pub(super) fn machine_down(&mut self, down_ms: i64) {
+        let host = self.host.running.take();
         let host_was_up = host.is_some();
         drop(host);
-        self.passes.clear();
-        self.containers.clear();
-        self.table.borrow_mut().stop_all();
-        self.crashed_since_restart = true;
+        self.host.passes.clear();
+        self.containers.processes.clear();
+        self.containers.table.borrow_mut().stop_all();
+        self.host.crashed_since_restart = true;
         if host_was_up {
             self.schedule_in(down_ms, Event::HostRestart);
         }
@@ -303,6 +246,7 @@ impl World {
     fn duplicate_wakes(&mut self) {
         let wakes: Vec<Event> = self
             .containers
+            .processes
             .iter()
             .map(|(session_id, process)| Event::RunnerWake {
                 session_id: session_id.clone(),
@@ -317,7 +261,7 @@ impl World {
         for timer in [Timer::DeliveryFast, Timer::DeliverySlow, Timer::Sweep] {
             let event = Event::Tick {
                 timer,
-                incarnation: self.host_incarnation,
+                incarnation: self.host.incarnation,
                 once: true,
             };
             self.schedule_in(0, event);
@@ -326,23 +270,12 @@ impl World {
 
     /// Whether an armed power cut fired during the last step; if so the world goes down with
     /// the machine. (Checked only while one is armed: reading SimFs's counters is not free.)
-    pub(crate) fn check_power_cut(&mut self) {
-        let Some(down_ms) = self.armed_power_cut else {
+    pub(super) fn check_power_cut(&mut self) {
+        let Some(down_ms) = self.armed.power_cut_fired(&self.fs) else {
             return;
         };
-        let fired = self
-            .fs
-            .counters()
-            .get(POWER_CUTS_FIRED)
-            .copied()
-            .unwrap_or(0);
-        if fired <= self.power_cuts_seen {
-            return;
-        }
-        self.power_cuts_seen = fired;
-        self.armed_power_cut = None;
-        *self.fault_counts.entry("power-cut".into()).or_default() += 1;
-        let struck_in = self.struck_step();
+        self.record.count_fault("power-cut");
+        let struck_in = self.record.struck_step();
         self.record(Actor::Faults, None, TypedEvent::PowerCutFired { struck_in });
         self.machine_down(down_ms);
     }
@@ -351,21 +284,13 @@ impl World {
     /// or scripted provider faults; the core gets the rest of the run to converge. (Storage
     /// faults are one-shot or bounded by an operation count, so an armed one fires at most a
     /// few more times.)
-    pub(crate) fn quiet_start(&mut self) {
+    pub(super) fn quiet_start(&mut self) {
         self.quiet = true;
         self.channel.heal();
-        self.start_faults.clear();
-        self.armed_scripts.clear();
-        if self.armed_power_cut.take().is_some() {
-            // SimFs cannot disarm; a later power cut replaces an armed one, so push it out of
-            // reach.
-            self.fs.inject(FsFault::PowerLossAfter {
-                ops: u32::MAX,
-                side: None,
-            });
-        }
+        self.armed.disarm(&self.fs);
         let hung: Vec<(String, u64)> = self
             .containers
+            .processes
             .iter()
             .filter(|(_, p)| p.hung_until_ms.is_some())
             .map(|(id, p)| (id.clone(), p.generation))
