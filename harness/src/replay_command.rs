@@ -76,11 +76,11 @@ pub fn replay(args: &ReplayArgs) -> Result<i32, String> {
         std::fs::write(path, picture).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     let mut report = format!(
-        "trace {:016x}: {} steps, {:.0} simulated s, faults {:?}\n",
+        "trace {:016x}: {} steps, {:.0} simulated s, faults: {}\n",
         outcome.trace_hash,
         outcome.steps,
         outcome.sim_ms as f64 / 1_000.0,
-        outcome.fault_counts
+        fault_list(&outcome.fault_counts)
     );
     for error in &outcome.errors {
         let _ = writeln!(report, "world error: {error}");
@@ -95,6 +95,18 @@ pub fn replay(args: &ReplayArgs) -> Result<i32, String> {
         print_stdout(&report)?;
     }
     Ok(if verdict.held() { 0 } else { 1 })
+}
+
+/// The faults a run recorded, as `kind ×count` in kind order, or `none`.
+fn fault_list(counts: &std::collections::BTreeMap<String, u64>) -> String {
+    if counts.is_empty() {
+        return "none".to_string();
+    }
+    let kinds: Vec<String> = counts
+        .iter()
+        .map(|(kind, n)| format!("{kind} ×{n}"))
+        .collect();
+    kinds.join(", ")
 }
 
 /// The case a replay target names, checked (see [`Case::validate`]); errors name the file.

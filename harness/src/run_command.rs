@@ -127,8 +127,8 @@ pub fn run(args: &RunArgs) -> Result<i32, String> {
     pooled?;
     if summary.seeds == 0 {
         return Err(format!(
-            "no seed ran within the time budget of {:?}: nothing was checked",
-            time_budget.unwrap_or_default()
+            "no seed ran within the time budget of {} s: nothing was checked",
+            time_budget.unwrap_or_default().as_secs_f64()
         ));
     }
     Ok(if summary.violations() == 0 { 0 } else { 1 })
@@ -301,7 +301,7 @@ fn run_info(
         seed_count: plan.count,
         time_budget_seconds: time_budget.map(|t| t.as_secs_f64()),
         shard: format!("{index}/{count}"),
-        workload: format!("{:?}", args.workload),
+        workload: workload_name(args.workload),
         profiles: plan.profiles.iter().map(|p| p.name().to_string()).collect(),
         jobs,
         check_determinism: args.check_determinism,
@@ -417,4 +417,12 @@ mod tests {
         assert_eq!(parse_profiles("bind,power-loss").unwrap().len(), 2);
         assert!(parse_profiles("nfs").is_err());
     }
+}
+
+/// The workload's name as the command line spells it (`default`, `mixed`).
+fn workload_name(kind: WorkloadKind) -> String {
+    use clap::ValueEnum;
+    kind.to_possible_value()
+        .map(|value| value.get_name().to_string())
+        .unwrap_or_default()
 }
