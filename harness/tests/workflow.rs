@@ -53,7 +53,10 @@ fn the_matrix_and_the_shard_count_agree_and_the_merge_runs_after_every_shard() {
         .collect();
     let count = indexes.len() as u64;
     assert_eq!(indexes, (0..count).collect::<Vec<_>>());
-    assert_eq!(shard_job["strategy"]["fail-fast"], false, "one failing shard must not cancel the rest");
+    assert_eq!(
+        shard_job["strategy"]["fail-fast"], false,
+        "one failing shard must not cancel the rest"
+    );
     let steps = shard_job["steps"].as_array().unwrap();
     let run = steps
         .iter()
@@ -70,9 +73,16 @@ fn the_matrix_and_the_shard_count_agree_and_the_merge_runs_after_every_shard() {
     }
     let upload = steps
         .iter()
-        .find(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("actions/upload-artifact")))
+        .find(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/upload-artifact"))
+        })
         .expect("a step uploads the summary");
-    assert_eq!(upload["if"], "always()", "a failing shard's summary is uploaded too");
+    assert_eq!(
+        upload["if"], "always()",
+        "a failing shard's summary is uploaded too"
+    );
     let merge = &workflow["jobs"]["merge"];
     assert_eq!(merge["needs"], "shard");
     assert_eq!(merge["if"], "always()");
@@ -82,7 +92,10 @@ fn the_matrix_and_the_shard_count_agree_and_the_merge_runs_after_every_shard() {
         .iter()
         .filter_map(|s| s["run"].as_str())
         .collect();
-    assert!(merge_run.contains("clawsim merge shards/summary-*.json"), "{merge_run}");
+    assert!(
+        merge_run.contains("clawsim merge shards/summary-*.json"),
+        "{merge_run}"
+    );
     assert!(merge_run.contains("--junit junit.xml"), "{merge_run}");
 }
 
