@@ -196,8 +196,11 @@ fn same_build(shards: &[Shard]) -> Result<(), String> {
     Ok(())
 }
 
+/// A run setting shards must share: its name (plural) and its value in words.
+type Setting = (&'static str, fn(&Shard) -> String);
+
 fn same_settings(shards: &[Shard]) -> Result<(), String> {
-    let settings: [(&str, fn(&Shard) -> String); 4] = [
+    let settings: [Setting; 4] = [
         ("workloads", |s| s.summary.run.workload.clone()),
         ("profiles", |s| s.summary.run.profiles.join(",")),
         ("determinism checks", |s| {
