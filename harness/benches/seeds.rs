@@ -36,6 +36,7 @@ fn pool_batch(start: u64) -> Duration {
         workload: WorkloadKind::Default,
         time_budget: None,
         check_determinism: false,
+        stop: Default::default(),
     };
     let started = Instant::now();
     let mut violations = 0;

@@ -113,6 +113,30 @@ pub fn check_writable_folder(what: &str, path: &Path) -> Result<(), String> {
     })
 }
 
+/// Writes `text` to `path` through a temporary file in the same folder renamed over it, so a
+/// reader (or a job killed mid-write) finds either the old file whole or the new one whole.
+pub fn write_file_atomically(path: &Path, text: &str) -> Result<(), String> {
+    let shown = path.display();
+    let mut temporary = tempfile::NamedTempFile::new_in(parent_folder(path))
+        .map_err(|e| format!("{shown}: cannot write beside it: {e}"))?;
+    temporary
+        .write_all(text.as_bytes())
+        .and_then(|()| temporary.as_file().sync_all())
+        .map_err(|e| format!("{shown}: {e}"))?;
+    // A temporary file is private to its owner; the summary is for CI and colleagues to read.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let readable = std::fs::Permissions::from_mode(0o644);
+        std::fs::set_permissions(temporary.path(), readable)
+            .map_err(|e| format!("{shown}: {e}"))?;
+    }
+    temporary
+        .persist(path)
+        .map_err(|e| format!("{shown}: {}", e.error))?;
+    Ok(())
+}
+
 /// `path` made absolute against the current folder (without resolving links), so a command
 /// printed with it works from any folder.
 pub fn absolute(path: &Path) -> Result<PathBuf, String> {

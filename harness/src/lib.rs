@@ -8,7 +8,9 @@
 //! - [`seeds`]: seed plans, shards, and the pool that runs one world per seed.
 //! - [`workers`]: the worker processes `clawsim run --jobs J` spreads its worlds over.
 //! - [`landing`]: which core step kind each crash or I/O error hit.
-//! - [`summary`]: the run's table and JSON.
+//! - [`summary`]: the run's table and JSON, read back and combined.
+//! - [`merge`]: `clawsim merge`: shards' summaries checked and combined into one verdict.
+//! - [`junit`]: the JUnit XML report of a summary.
 //! - [`shrink`]: a failing case made small within a time budget.
 //! - [`artifact`]: the folder a failing seed leaves behind.
 //! - [`timeline`]: a run drawn as SVG/HTML.
@@ -28,7 +30,9 @@ pub mod case;
 pub mod chat;
 pub mod cli;
 pub mod generators;
+pub mod junit;
 pub mod landing;
+pub mod merge;
 pub use clawsim_oracle::properties;
 pub mod coverage;
 pub mod replay_command;

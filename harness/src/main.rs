@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use clawsim::chat::ChatArgs;
 use clawsim::cli::init_logging;
+use clawsim::merge::MergeArgs;
 use clawsim::replay_command::{replay, ReplayArgs};
 use clawsim::run_command::{run, RunArgs};
 use clawsim::scenarios::ScenariosArgs;
@@ -32,6 +33,8 @@ struct Cli {
 enum Command {
     /// Run many seeded worlds across the mount profiles and check every property (the main job).
     Run(RunArgs),
+    /// Merge the summaries of a run's shards (`run --shard I/N --summary-json`) into one verdict.
+    Merge(MergeArgs),
     /// Replay a seed, a case file or an artifact folder, byte for byte.
     Replay(ReplayArgs),
     /// Run the named scenarios of fixtures/scenarios and check each one's expectation.
@@ -61,6 +64,10 @@ fn main() {
             init_logging("error", false);
             let stdout = std::io::stdout().lock();
             clawsim::workers::serve(std::io::stdin().lock(), std::io::BufWriter::new(stdout))
+        }
+        Command::Merge(args) => {
+            init_logging("error", false);
+            exit_with(clawsim::merge::run(&args))
         }
         Command::Replay(args) => {
             init_logging("warn", false);

@@ -10,15 +10,21 @@
 
 use crate::artifact::save_failure;
 use crate::case::WorkloadKind;
-use crate::cli::{absolute, check_writable_file, check_writable_folder, is_stdout, print_stdout};
+use crate::cli::{
+    absolute, check_writable_file, check_writable_folder, is_stdout, print_stdout,
+    write_file_atomically,
+};
 use crate::seeds::{fold_commit, run_pool, PoolOptions, SeedPlan, SeedResult, StartSeed, Workers};
 use crate::summary::{RunInfo, Summary};
 use crate::{build_id, parse_duration};
 use clap::Args;
 use clawsim_sim::fs::MountProfile;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Default time budget when neither `--seeds` nor `--time` is given.
@@ -66,6 +72,18 @@ pub struct RunArgs {
     /// Failures shrunk and saved as artifacts; the rest are listed with their replay commands.
     #[arg(long, default_value_t = 5)]
     pub shrink_max: usize,
+    /// Write the run's results as a JUnit XML report to this file: one test case per property
+    /// and one per failing seed.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// While the run goes on, rewrite the `--summary-json` file this often (atomically), so a
+    /// job killed before its end still leaves the summary of what it checked.
+    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    pub summary_every: Duration,
+    /// Stop taking new seeds at the first failure (seeds already running still report), and
+    /// exit 1.
+    #[arg(long)]
+    pub fail_fast: bool,
     /// For the harness's own tests of the failure path: every seed reports a doctored
     /// violation (the core holds its properties, so nothing else makes `run` fail on demand).
     #[arg(long, hide = true)]
@@ -98,30 +116,31 @@ pub fn run(args: &RunArgs) -> Result<i32, String> {
         workload: args.workload,
         time_budget,
         check_determinism: args.check_determinism,
+        stop: Default::default(),
     };
-    let mut summary = Summary {
-        run: info,
-        ..Summary::default()
-    };
-    let mut failing = Vec::new();
+    let mut collector = Collector::new(args, info, &options);
     let progress = progress_bar(plan.len(), time_budget);
     let started = Instant::now();
-    let pooled = run_pool(&plan, &options, |mut result| {
-        if args.doctor_violations {
-            doctor(&mut result);
+    let pooled = run_pool(&plan, &options, |result| {
+        if let Some(failed) = collector.add(result) {
+            progress.suspend(|| eprintln!("{failed}"));
         }
-        summary.add(&result);
-        if result.failed() {
-            progress.suspend(|| eprintln!("seed {} ({}) failed", result.seed, result.profile));
-            failing.push(result);
-        }
+        let summary = &collector.summary;
         progress.set_position(summary.seeds.min(plan.len().unwrap_or(u64::MAX)));
         progress.set_message(format!("{} violations", summary.violations()));
+        collector.write_periodically(started);
     });
-    summary.wall = started.elapsed();
     progress.finish_and_clear();
+    let Collector {
+        mut summary,
+        kept_failing,
+        ..
+    } = collector;
+    summary.wall = started.elapsed();
+    // A run stopped by --fail-fast or a failed worker did not cover what it was asked to.
+    summary.complete = pooled.is_ok() && !options.stop.load(Ordering::Relaxed);
     // What ran before a worker failed is still reported, failures and all.
-    save_artifacts(args, &mut summary, &failing);
+    save_artifacts(args, &mut summary, kept_failing.values());
     report(args, &summary)?;
     warn_never_reached(&summary);
     pooled?;
@@ -134,6 +153,69 @@ pub fn run(args: &RunArgs) -> Result<i32, String> {
     Ok(if summary.violations() == 0 { 0 } else { 1 })
 }
 
+/// What the run keeps while seeds report: the summary, and the full results of only the
+/// failures it will shrink (the lowest `--shrink-max` seeds), so memory stays flat however
+/// long the run and however many seeds fail.
+struct Collector<'a> {
+    args: &'a RunArgs,
+    summary: Summary,
+    kept_failing: BTreeMap<u64, SeedResult>,
+    stop: Arc<AtomicBool>,
+    last_written: Instant,
+}
+
+impl<'a> Collector<'a> {
+    fn new(args: &'a RunArgs, run: RunInfo, options: &PoolOptions) -> Self {
+        Self {
+            args,
+            summary: Summary {
+                run,
+                ..Summary::default()
+            },
+            kept_failing: BTreeMap::new(),
+            stop: options.stop.clone(),
+            last_written: Instant::now(),
+        }
+    }
+
+    /// Adds one seed's result; for a failing seed, the line that announces it.
+    fn add(&mut self, mut result: SeedResult) -> Option<String> {
+        if self.args.doctor_violations {
+            doctor(&mut result);
+        }
+        self.summary.add(&result);
+        if !result.failed() {
+            return None;
+        }
+        if self.args.fail_fast {
+            self.stop.store(true, Ordering::Relaxed);
+        }
+        let line = format!("seed {} ({}) failed", result.seed, result.profile);
+        self.kept_failing.insert(result.seed, result);
+        while self.kept_failing.len() > self.args.shrink_max {
+            self.kept_failing.pop_last();
+        }
+        Some(line)
+    }
+
+    /// Rewrites the summary file once `--summary-every` has passed since the last write. A
+    /// write that fails is reported and the run goes on: the final write will say more.
+    fn write_periodically(&mut self, started: Instant) {
+        let Some(path) = &self.args.summary_json else {
+            return;
+        };
+        if is_stdout(path) || self.last_written.elapsed() < self.args.summary_every {
+            return;
+        }
+        self.last_written = Instant::now();
+        let mut partial = self.summary.clone();
+        partial.wall = started.elapsed();
+        if let Err(error) = write_json(path, &partial) {
+            eprintln!("warning: periodic summary not written: {error}");
+        }
+    }
+}
+
 /// The table on stdout (stderr when the JSON goes to stdout), and the JSON summary.
 fn report(args: &RunArgs, summary: &Summary) -> Result<(), String> {
     let json_to_stdout = args.summary_json.as_deref().is_some_and(is_stdout);
@@ -142,16 +224,25 @@ fn report(args: &RunArgs, summary: &Summary) -> Result<(), String> {
     } else {
         print_stdout(&summary.table())?;
     }
-    let Some(path) = &args.summary_json else {
-        return Ok(());
-    };
-    let json = summary.json(&build_id());
-    let text = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())? + "\n";
-    if json_to_stdout {
-        print_stdout(&text)
-    } else {
-        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+    if let Some(path) = &args.junit {
+        write_file_atomically(path, &crate::junit::report(summary, &build_id()))?;
     }
+    match &args.summary_json {
+        Some(path) if json_to_stdout => print_stdout(&summary_text(summary)?),
+        Some(path) => write_json(path, summary),
+        None => Ok(()),
+    }
+}
+
+/// The summary's JSON, as `--summary-json` writes it.
+pub fn summary_text(summary: &Summary) -> Result<String, String> {
+    let json = summary.json(&build_id());
+    Ok(serde_json::to_string_pretty(&json).map_err(|e| e.to_string())? + "\n")
+}
+
+/// Writes the summary's JSON to `path`, replacing any older one whole.
+fn write_json(path: &Path, summary: &Summary) -> Result<(), String> {
+    write_file_atomically(path, &summary_text(summary)?)
 }
 
 /// The start seed as a number (`random` drawn now, a commit folded), and where it came from,
@@ -233,6 +324,9 @@ fn check_outputs(args: &RunArgs) -> Result<(), String> {
             check_writable_file("--summary-json", path)?;
         }
     }
+    if let Some(path) = &args.junit {
+        check_writable_file("--junit", path)?;
+    }
     check_writable_folder("--artifacts", &args.artifacts)
 }
 
@@ -250,25 +344,16 @@ fn doctor(result: &mut SeedResult) {
 }
 
 /// Shrinks and saves the first `--shrink-max` failures, and prints how to replay each failure.
-fn save_artifacts(args: &RunArgs, summary: &mut Summary, failing: &[SeedResult]) {
-    if failing.is_empty() {
-        return;
-    }
-    let mut failing: Vec<&SeedResult> = failing.iter().collect();
-    failing.sort_by_key(|r| r.seed);
+fn save_artifacts<'r>(
+    args: &RunArgs,
+    summary: &mut Summary,
+    shrinkable: impl Iterator<Item = &'r SeedResult>,
+) {
     let root = absolute(&args.artifacts).unwrap_or_else(|_| args.artifacts.clone());
-    let shrunk = failing.len().min(args.shrink_max);
-    for (n, result) in failing.iter().enumerate() {
+    let mut shrunk = 0u64;
+    for result in shrinkable {
+        shrunk += 1;
         let failure = summary.failures.iter_mut().find(|f| f.seed == result.seed);
-        if n >= args.shrink_max {
-            if let Some(failure) = failure {
-                eprintln!(
-                    "seed {} ({}): not shrunk\n  replay: {}",
-                    result.seed, result.profile, failure.replay
-                );
-            }
-            continue;
-        }
         match save_failure(&root, result, args.shrink_time) {
             Ok(saved) => {
                 eprintln!("{saved}");
@@ -280,10 +365,16 @@ fn save_artifacts(args: &RunArgs, summary: &mut Summary, failing: &[SeedResult])
             Err(error) => eprintln!("seed {}: artifact not saved: {error}", result.seed),
         }
     }
-    if shrunk < failing.len() {
+    for failure in summary.failures.iter().filter(|f| f.artifact.is_none()) {
+        eprintln!(
+            "seed {} ({}): not shrunk\n  replay: {}",
+            failure.seed, failure.profile, failure.replay
+        );
+    }
+    if shrunk < summary.violations() {
         eprintln!(
             "shrunk {shrunk} of {}; the rest are listed with their replay commands",
-            failing.len()
+            summary.violations()
         );
     }
 }

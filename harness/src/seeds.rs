@@ -29,6 +29,8 @@ use clawsim_sim::world::{run_world, RunOutcome};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Which seeds a run covers.
@@ -214,12 +216,17 @@ pub struct PoolOptions {
     /// Stop taking new seeds after this long.
     pub time_budget: Option<Duration>,
     pub check_determinism: bool,
+    /// Set (by whoever reads the results) to stop taking new seeds; seeds already running
+    /// still report (`clawsim run --fail-fast`).
+    pub stop: Arc<AtomicBool>,
 }
 
 impl PoolOptions {
     /// The request for the plan's `n`-th seed, unless the plan or the time budget is spent.
     pub(crate) fn request(&self, plan: &SeedPlan, n: u64, started: Instant) -> Option<SeedRequest> {
-        if self.time_budget.is_some_and(|b| started.elapsed() >= b) {
+        if self.stop.load(Ordering::Relaxed)
+            || self.time_budget.is_some_and(|b| started.elapsed() >= b)
+        {
             return None;
         }
         let (seed, profile) = plan.nth(n)?;

@@ -6,17 +6,29 @@
 //! faults struck and how often; how often each property was applied and in how many runs it
 //! held; where crashes and I/O errors landed among the core's step kinds; and which seeds
 //! failed, each with the command that replays it.
+//!
+//! It holds nothing per seed, so a run of hours keeps it the same size: counts keyed by
+//! profile, fault kind, property, step kind and catalog situation, and the failing seeds only
+//! up to [`FAILURES_LISTED`] (the lowest seeds, so the list does not depend on the order seeds
+//! finished in, nor on how the range was sharded). Its JSON reads back ([`Summary::from_json`])
+//! and two summaries of disjoint seeds combine ([`Summary::absorb`]) into the summary one run
+//! over both would have written: `clawsim merge` is built on that.
 
 use crate::coverage::CATALOG;
 use crate::properties::Property;
 use crate::seeds::SeedResult;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::time::Duration;
 
+/// Failing seeds a summary lists by name (the lowest); the rest are counted. A run where every
+/// seed fails must not grow without bound over hours.
+pub const FAILURES_LISTED: usize = 100;
+
 /// One failing seed, as the summary lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Failure {
     pub seed: u64,
     pub profile: String,
@@ -31,7 +43,7 @@ pub struct Failure {
 }
 
 /// What a run was asked to cover, as its summary reports it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {
     /// The first seed of the range.
     pub seed_start: u64,
@@ -70,6 +82,11 @@ pub struct Summary {
     /// The lowest and highest seed that ran.
     pub seed_first: Option<u64>,
     pub seed_last: Option<u64>,
+    /// One past the highest offset from `run.seed_start` that ran (wrapping): where the seeds
+    /// this summary covers end, for telling whether two summaries overlap.
+    pub offset_end: u64,
+    /// False while the run is still going (a summary written periodically), true at its end.
+    pub complete: bool,
     /// Seeds whose second run's trace hash differed (with `check_determinism`).
     pub determinism_mismatches: u64,
     pub seeds_by_profile: BTreeMap<String, u64>,
@@ -80,12 +97,17 @@ pub struct Summary {
     /// Per property: times applied, runs in which it held.
     pub checks: BTreeMap<Property, u64>,
     pub held_runs: BTreeMap<Property, u64>,
+    /// Per property: runs in which it failed.
+    pub failed_runs: BTreeMap<Property, u64>,
     /// Per step kind: runs with a crash / an I/O error landing in it.
     pub crash_runs: BTreeMap<String, u64>,
     pub io_error_runs: BTreeMap<String, u64>,
     /// Per situation of the coverage catalog: runs that reached it.
     pub reached_runs: BTreeMap<String, u64>,
     pub world_errors: u64,
+    /// Seeds that failed, all of them.
+    pub failing_seeds: u64,
+    /// The lowest [`FAILURES_LISTED`] of them, by seed.
     pub failures: Vec<Failure>,
 }
 
@@ -95,6 +117,8 @@ impl Summary {
         self.seeds += 1;
         self.seed_first = Some(self.seed_first.map_or(result.seed, |s| s.min(result.seed)));
         self.seed_last = Some(self.seed_last.map_or(result.seed, |s| s.max(result.seed)));
+        let offset = result.seed.wrapping_sub(self.run.seed_start);
+        self.offset_end = self.offset_end.max(offset.saturating_add(1));
         self.determinism_mismatches += u64::from(result.determinism_mismatch.is_some());
         *self
             .seeds_by_profile
@@ -110,14 +134,52 @@ impl Summary {
             let held = u64::from(result.verdict.property_held(*property));
             *self.held_runs.entry(*property).or_default() += held;
         }
+        for property in result.verdict.failed() {
+            *self.failed_runs.entry(property).or_default() += 1;
+        }
         self.add_landings(result);
         for name in &result.reached {
             *self.reached_runs.entry(name.clone()).or_default() += 1;
         }
         self.world_errors += u64::from(!result.errors.is_empty());
         if result.failed() {
-            self.failures.push(failure_of(result));
+            self.failing_seeds += 1;
+            self.list_failures([failure_of(result)]);
         }
+    }
+
+    /// Adds `failures` to the list, keeping it sorted by seed and at most [`FAILURES_LISTED`]
+    /// long.
+    fn list_failures(&mut self, failures: impl IntoIterator<Item = Failure>) {
+        self.failures.extend(failures);
+        self.failures.sort_by_key(|f| f.seed);
+        self.failures.truncate(FAILURES_LISTED);
+    }
+
+    /// Adds the summary of other seeds of the same run (a shard of it): counts add up, the
+    /// seeds' bounds widen, and the failure lists join. The run settings stay this summary's;
+    /// the caller checks the two are of one run and cover disjoint seeds.
+    pub fn absorb(&mut self, other: &Summary) {
+        self.seeds += other.seeds;
+        self.seed_first = min_some(self.seed_first, other.seed_first);
+        self.seed_last = self.seed_last.max(other.seed_last);
+        self.offset_end = self.offset_end.max(other.offset_end);
+        self.complete = self.complete && other.complete;
+        self.determinism_mismatches += other.determinism_mismatches;
+        add_counts(&mut self.seeds_by_profile, &other.seeds_by_profile);
+        self.sim_ms += other.sim_ms;
+        self.steps += other.steps;
+        self.wall = self.wall.max(other.wall);
+        add_counts(&mut self.faults, &other.faults);
+        add_counts(&mut self.checks, &other.checks);
+        add_counts(&mut self.held_runs, &other.held_runs);
+        add_counts(&mut self.failed_runs, &other.failed_runs);
+        add_counts(&mut self.crash_runs, &other.crash_runs);
+        add_counts(&mut self.io_error_runs, &other.io_error_runs);
+        add_counts(&mut self.reached_runs, &other.reached_runs);
+        self.world_errors += other.world_errors;
+        self.failing_seeds += other.failing_seeds;
+        self.list_failures(other.failures.iter().cloned());
     }
 
     fn add_landings(&mut self, result: &SeedResult) {
@@ -144,8 +206,8 @@ impl Summary {
     }
 
     /// The number of failing seeds.
-    pub fn violations(&self) -> usize {
-        self.failures.len()
+    pub fn violations(&self) -> u64 {
+        self.failing_seeds
     }
 
     /// The table people read at the end of a run.
@@ -201,6 +263,12 @@ impl Summary {
                 failure.first,
                 failure.replay
             );
+        }
+        let unlisted = self
+            .failing_seeds
+            .saturating_sub(self.failures.len() as u64);
+        if unlisted > 0 {
+            let _ = writeln!(out, "  and {unlisted} more failing seeds, not listed");
         }
         out
     }
@@ -290,6 +358,8 @@ impl Summary {
             "jobs": self.run.jobs,
             "seed_first": self.seed_first,
             "seed_last": self.seed_last,
+            "offset_end": self.offset_end,
+            "complete": self.complete,
             "determinism": determinism,
             "seeds": self.seeds,
             "seeds_by_profile": self.seeds_by_profile,
@@ -297,11 +367,13 @@ impl Summary {
             "failures": self.failures,
             "seeds_per_min": self.seeds_per_min(),
             "sim_seconds": self.sim_ms as f64 / 1_000.0,
+            "sim_ms": self.sim_ms,
             "wall_seconds": self.wall.as_secs_f64(),
             "steps": self.steps,
             "faults": self.faults,
             "properties": names(&self.checks),
             "properties_held_runs": names(&self.held_runs),
+            "properties_failed_runs": names(&self.failed_runs),
             "fault_landings": {
                 "crash": self.crash_runs,
                 "io_error": self.io_error_runs,
@@ -313,6 +385,108 @@ impl Summary {
                 .collect::<BTreeMap<_, _>>(),
             "never_reached": self.never_reached(),
         })
+    }
+}
+
+impl Summary {
+    /// Reads back the JSON [`Summary::json`] wrote (a shard's `--summary-json`).
+    pub fn from_json(json: &Value) -> Result<Summary, String> {
+        let run = RunInfo::deserialize(field(json, "run")?).map_err(|e| format!("run: {e}"))?;
+        let sim_ms = field(json, "sim_ms")?
+            .as_i64()
+            .ok_or("sim_ms: not an integer")?;
+        let wall_seconds = field(json, "wall_seconds")?
+            .as_f64()
+            .ok_or("wall_seconds: not a number")?;
+        let failures = Vec::<Failure>::deserialize(field(json, "failures")?)
+            .map_err(|e| format!("failures: {e}"))?;
+        let landings = field(json, "fault_landings")?;
+        let reached_runs = counts(json, "coverage")?
+            .into_iter()
+            .filter(|(_, runs)| *runs > 0)
+            .collect();
+        Ok(Summary {
+            run,
+            seeds: number(json, "seeds")?,
+            seed_first: optional_number(json, "seed_first")?,
+            seed_last: optional_number(json, "seed_last")?,
+            offset_end: number(json, "offset_end")?,
+            complete: field(json, "complete")?
+                .as_bool()
+                .ok_or("complete: not true or false")?,
+            determinism_mismatches: json
+                .pointer("/determinism/mismatches")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+            seeds_by_profile: counts(json, "seeds_by_profile")?,
+            sim_ms,
+            steps: number(json, "steps")?,
+            wall: Duration::try_from_secs_f64(wall_seconds)
+                .map_err(|e| format!("wall_seconds: {e}"))?,
+            faults: counts(json, "faults")?,
+            checks: property_counts(json, "properties")?,
+            held_runs: property_counts(json, "properties_held_runs")?,
+            failed_runs: property_counts(json, "properties_failed_runs")?,
+            crash_runs: counts(landings, "crash")?,
+            io_error_runs: counts(landings, "io_error")?,
+            reached_runs,
+            world_errors: number(json, "world_errors")?,
+            failing_seeds: number(json, "violations")?,
+            failures,
+        })
+    }
+}
+
+fn field<'a>(json: &'a Value, name: &str) -> Result<&'a Value, String> {
+    json.get(name).ok_or_else(|| format!("no field {name:?}"))
+}
+
+fn number(json: &Value, name: &str) -> Result<u64, String> {
+    field(json, name)?
+        .as_u64()
+        .ok_or_else(|| format!("{name}: not a whole number"))
+}
+
+fn optional_number(json: &Value, name: &str) -> Result<Option<u64>, String> {
+    match field(json, name)? {
+        Value::Null => Ok(None),
+        value => value
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| format!("{name}: not a whole number")),
+    }
+}
+
+fn counts(json: &Value, name: &str) -> Result<BTreeMap<String, u64>, String> {
+    BTreeMap::deserialize(field(json, name)?).map_err(|e| format!("{name}: {e}"))
+}
+
+/// A map of property names to counts; a name this build does not know is an error, not a
+/// count silently dropped.
+fn property_counts(json: &Value, name: &str) -> Result<BTreeMap<Property, u64>, String> {
+    counts(json, name)?
+        .into_iter()
+        .map(|(key, count)| {
+            Property::ALL
+                .into_iter()
+                .find(|p| p.name() == key)
+                .map(|p| (p, count))
+                .ok_or_else(|| format!("{name}: unknown property {key:?}"))
+        })
+        .collect()
+}
+
+/// The smaller of two bounds, either of which may be missing.
+fn min_some(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        _ => a.or(b),
+    }
+}
+
+fn add_counts<K: Ord + Clone>(into: &mut BTreeMap<K, u64>, from: &BTreeMap<K, u64>) {
+    for (key, count) in from {
+        *into.entry(key.clone()).or_default() += count;
     }
 }
 

@@ -303,6 +303,7 @@ mod tests {
             workload: WorkloadKind::Default,
             time_budget: None,
             check_determinism: false,
+            stop: Default::default(),
         }
     }
 

@@ -24,6 +24,7 @@ fn options(workers: Workers) -> PoolOptions {
         workload: WorkloadKind::Default,
         time_budget: None,
         check_determinism: false,
+        stop: Default::default(),
     }
 }
 
