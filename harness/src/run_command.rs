@@ -15,6 +15,7 @@ use crate::seeds::{fold_commit, run_pool, PoolOptions, SeedPlan, SeedResult, Sta
 use crate::summary::{RunInfo, Summary};
 use crate::{build_id, parse_duration};
 use clap::Args;
+use clawsim_core::config::Design;
 use clawsim_sim::fs::MountProfile;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -40,6 +41,9 @@ pub struct RunArgs {
     /// Workload each seed runs: the world's default scenario, or a generated mixed case.
     #[arg(long, value_enum, default_value = "default")]
     pub workload: WorkloadKind,
+    /// Storage design of the session files (`clawsim compare --list` names them).
+    #[arg(long, default_value = "v2", value_parser = parse_design)]
+    pub design: Design,
     /// The first seed: a number, `random` (drawn now and printed first), `commit` (the commit
     /// `git rev-parse HEAD` names, folded to 64 bits) or a 40-hex-digit git commit hash.
     #[arg(long, default_value = "0")]
@@ -96,6 +100,7 @@ pub fn run(args: &RunArgs) -> Result<i32, String> {
     let options = PoolOptions {
         workers: workers(jobs)?,
         workload: args.workload,
+        design: args.design,
         time_budget,
         check_determinism: args.check_determinism,
     };
@@ -365,6 +370,11 @@ fn default_jobs() -> usize {
 }
 
 /// `bind`, `virtiofs`, `power-loss` or `all`.
+/// A named design (see [`Design::NAMED`]).
+pub fn parse_design(text: &str) -> Result<Design, String> {
+    Design::by_name(text)
+}
+
 pub fn parse_profiles(text: &str) -> Result<Vec<MountProfile>, String> {
     if text == "all" {
         return Ok(MountProfile::ALL.to_vec());
