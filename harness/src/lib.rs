@@ -27,6 +27,7 @@ pub mod artifact;
 pub mod case;
 pub mod chat;
 pub mod cli;
+pub mod compare;
 pub mod generators;
 pub mod landing;
 pub use clawsim_oracle::properties;

@@ -32,6 +32,8 @@ struct Cli {
 enum Command {
     /// Run many seeded worlds across the mount profiles and check every property (the main job).
     Run(RunArgs),
+    /// Run the same seeds under every named storage design and mount profile; print the table.
+    Compare(clawsim::compare::CompareArgs),
     /// Replay a seed, a case file or an artifact folder, byte for byte.
     Replay(ReplayArgs),
     /// Run the named scenarios of fixtures/scenarios and check each one's expectation.
@@ -56,6 +58,10 @@ fn main() {
             // Thousands of worlds log what their faults make the core say; only errors show.
             init_logging("error", false);
             exit_with(run(&args))
+        }
+        Command::Compare(args) => {
+            init_logging("error", false);
+            exit_with(clawsim::compare::compare(&args))
         }
         Command::Worker => {
             init_logging("error", false);

@@ -357,7 +357,7 @@ fn progress_bar(len: Option<u64>, time_budget: Option<Duration>) -> ProgressBar 
 }
 
 /// One job runs in this process; more run in worker processes of this executable.
-fn workers(jobs: usize) -> Result<Workers, String> {
+pub(crate) fn workers(jobs: usize) -> Result<Workers, String> {
     if jobs <= 1 {
         return Ok(Workers::InProcess);
     }
@@ -369,12 +369,12 @@ fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// `bind`, `virtiofs`, `power-loss` or `all`.
 /// A named design (see [`Design::NAMED`]).
 pub fn parse_design(text: &str) -> Result<Design, String> {
     Design::by_name(text)
 }
 
+/// `bind`, `virtiofs`, `power-loss` or `all`.
 pub fn parse_profiles(text: &str) -> Result<Vec<MountProfile>, String> {
     if text == "all" {
         return Ok(MountProfile::ALL.to_vec());
