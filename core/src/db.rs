@@ -2,7 +2,9 @@
 //! migrations.
 //!
 //! Every connection uses `journal_mode=DELETE` (WAL's shared-memory index is not coherent across
-//! a VM mount), `synchronous=EXTRA` and a busy timeout.
+//! a VM mount), `synchronous=EXTRA` and a busy timeout. A session DB may be opened under another
+//! [`Design`] (journal mode, synchronous, one shared `session.db`) to compare the protocol's
+//! choices: configuration, never a different path for a simulated world.
 //!
 //! **Decision (durability):** PROTOCOL §2 asks for `synchronous=FULL` so that a committed row
 //! survives power loss. In DELETE mode FULL does not quite deliver that: a commit is the unlink
@@ -14,6 +16,7 @@
 //! Schemas are versioned through `PRAGMA user_version`; version 1 is the reference schema
 //! exactly, so files written by the reference (or an older clawsim) open and migrate in place.
 
+use crate::config::{Design, JournalMode, SessionLayout, Synchronous};
 use crate::env::Env;
 use crate::error::{Result, SqliteResultExt};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
@@ -31,6 +34,8 @@ pub enum Schema {
     Inbound,
     Outbound,
     Central,
+    /// The single layout's `session.db`: the inbound then the outbound migrations, one version.
+    Session,
 }
 
 /// Whether this side writes the file. A side opens the other side's file read-only, always.
@@ -111,11 +116,12 @@ const CENTRAL_MIGRATIONS: &[&str] = &["CREATE TABLE IF NOT EXISTS agent_groups (
         platform_id TEXT, channel_type TEXT, thread_id TEXT, created_at TEXT NOT NULL);"];
 
 impl Schema {
-    fn migrations(self) -> &'static [&'static str] {
+    fn migrations(self) -> Vec<&'static str> {
         match self {
-            Schema::Inbound => INBOUND_MIGRATIONS,
-            Schema::Outbound => OUTBOUND_MIGRATIONS,
-            Schema::Central => CENTRAL_MIGRATIONS,
+            Schema::Inbound => INBOUND_MIGRATIONS.to_vec(),
+            Schema::Outbound => OUTBOUND_MIGRATIONS.to_vec(),
+            Schema::Central => CENTRAL_MIGRATIONS.to_vec(),
+            Schema::Session => [INBOUND_MIGRATIONS, OUTBOUND_MIGRATIONS].concat(),
         }
     }
 
@@ -141,6 +147,34 @@ impl Db {
     /// Opens `path` on the Env's VFS. A read-write open creates the file and migrates it to the
     /// current schema; a read-only open requires the file to exist and never writes it.
     pub fn open(env: &dyn Env, path: &Path, schema: Schema, access: Access) -> Result<Db> {
+        Db::open_as(env, path, schema, access, &Design::V2)
+    }
+
+    /// Opens one side's view of a session's `schema` file under `design`. In the single layout
+    /// both sides' files are one `session.db`, which each side opens read-write with all four
+    /// tables, as before v2.
+    pub fn open_session(
+        env: &dyn Env,
+        path: &Path,
+        schema: Schema,
+        access: Access,
+        design: &Design,
+    ) -> Result<Db> {
+        match design.layout {
+            SessionLayout::Split => Db::open_as(env, path, schema, access, design),
+            SessionLayout::Single => {
+                Db::open_as(env, path, Schema::Session, Access::ReadWrite, design)
+            }
+        }
+    }
+
+    fn open_as(
+        env: &dyn Env,
+        path: &Path,
+        schema: Schema,
+        access: Access,
+        design: &Design,
+    ) -> Result<Db> {
         let flags = match access {
             Access::ReadWrite => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
             Access::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY,
@@ -154,14 +188,14 @@ impl Db {
             conn,
             path: path.to_path_buf(),
         };
-        db.configure(access)?;
+        db.configure(access, design)?;
         if access == Access::ReadWrite {
             db.migrate(schema)?;
         }
         Ok(db)
     }
 
-    fn configure(&self, access: Access) -> Result<()> {
+    fn configure(&self, access: Access, design: &Design) -> Result<()> {
         // Every statement of a busy operation stays prepared (the default keeps 16).
         self.conn
             .set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
@@ -169,15 +203,31 @@ impl Db {
             .busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))
             .at(&self.path)?;
         if access == Access::ReadWrite {
+            let wanted = match design.journal_mode {
+                JournalMode::Delete => "delete",
+                JournalMode::Wal => "wal",
+            };
             // journal_mode answers with a row; query it so a corrupt file fails here, by name.
             let mode: String = self
                 .conn
-                .query_row("PRAGMA journal_mode=DELETE", [], |row| row.get(0))
+                .query_row(&format!("PRAGMA journal_mode={wanted}"), [], |row| {
+                    row.get(0)
+                })
                 .at(&self.path)?;
-            debug_assert_eq!(mode, "delete");
+            if mode != wanted {
+                return Err(crate::Error::Invalid(format!(
+                    "{}: journal_mode stayed {mode}, not {wanted}",
+                    self.path.display()
+                )));
+            }
         }
+        let synchronous = match design.synchronous {
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Full => "FULL",
+            Synchronous::Extra => "EXTRA",
+        };
         self.conn
-            .execute_batch("PRAGMA synchronous=EXTRA;")
+            .execute_batch(&format!("PRAGMA synchronous={synchronous};"))
             .at(&self.path)
     }
 

@@ -6,6 +6,7 @@
 //! VFS registered under [`Env::vfs_name`]. Each side of the protocol (host, one agent-runner)
 //! has its own Env, so each side may have its own clock offset and its own view of a mount.
 
+use crate::config::SessionLayout;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -64,6 +65,9 @@ pub trait Env {
     }
 }
 
+/// The one file of a session under [`SessionLayout::Single`].
+pub const SESSION_DB: &str = "session.db";
+
 /// Paths of one session folder, as one side sees it. The DB and heartbeat paths may be
 /// overridden one by one (the agent binary's `CLAWSIM_INBOUND_DB` etc.).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -72,6 +76,8 @@ pub struct SessionPaths {
     pub inbound_override: Option<PathBuf>,
     pub outbound_override: Option<PathBuf>,
     pub heartbeat_override: Option<PathBuf>,
+    /// Split (`inbound.db`, `outbound.db`) or one `session.db` holding both.
+    pub layout: SessionLayout,
 }
 
 impl SessionPaths {
@@ -81,15 +87,23 @@ impl SessionPaths {
             ..Self::default()
         }
     }
+    /// The file holding `messages_in` and `delivered`: `inbound.db`, or `session.db`.
     pub fn inbound_db(&self) -> PathBuf {
         self.inbound_override
             .clone()
-            .unwrap_or_else(|| self.root.join("inbound.db"))
+            .unwrap_or_else(|| self.root.join(self.db_name("inbound.db")))
     }
+    /// The file holding `messages_out` and `processing_ack`: `outbound.db`, or `session.db`.
     pub fn outbound_db(&self) -> PathBuf {
         self.outbound_override
             .clone()
-            .unwrap_or_else(|| self.root.join("outbound.db"))
+            .unwrap_or_else(|| self.root.join(self.db_name("outbound.db")))
+    }
+    fn db_name<'a>(&self, split_name: &'a str) -> &'a str {
+        match self.layout {
+            SessionLayout::Split => split_name,
+            SessionLayout::Single => SESSION_DB,
+        }
     }
     pub fn heartbeat(&self) -> PathBuf {
         self.heartbeat_override

@@ -29,6 +29,7 @@ fn pool_batch(start: u64) -> Duration {
         shard: (0, 1),
     };
     let options = PoolOptions {
+        design: clawsim_core::config::Design::V2,
         workers: Workers::Processes {
             exe: env!("CARGO_BIN_EXE_clawsim").into(),
             jobs: 2,

@@ -59,7 +59,8 @@ pub fn save_failure(
     result: &SeedResult,
     shrink_time: Duration,
 ) -> Result<Saved, String> {
-    let case = Case::for_seed(result.seed, result.profile, result.workload);
+    let mut case = Case::for_seed(result.seed, result.profile, result.workload);
+    case.design = (!result.design.is_v2()).then(|| result.design.name.to_string());
     let property = result.verdict.violations.first().map(|v| v.property);
     let shrunk = match property {
         Some(property) => shrink(&case, property, shrink_time).case,
@@ -116,7 +117,7 @@ fn readme(saved: &Saved, result: &SeedResult) -> String {
 
 /// The command that replays a seed's original run, as `clawsim run` ran it.
 pub fn seed_replay_command(result: &SeedResult) -> String {
-    shell_command(&[
+    let mut words = vec![
         this_exe(),
         "replay".into(),
         result.seed.to_string(),
@@ -124,7 +125,11 @@ pub fn seed_replay_command(result: &SeedResult) -> String {
         result.profile.name().into(),
         "--workload".into(),
         workload_name(result.workload).into(),
-    ])
+    ];
+    if !result.design.is_v2() {
+        words.extend(["--design".into(), result.design.name.to_string()]);
+    }
+    shell_command(&words)
 }
 
 fn workload_name(kind: WorkloadKind) -> &'static str {

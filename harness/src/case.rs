@@ -10,6 +10,7 @@
 //! generator cannot know the start before the seed is fixed. They are expanded when the case
 //! becomes a config.
 
+use clawsim_core::config::Design;
 use clawsim_core::time::format_instant;
 use clawsim_sim::faults::FaultPlan;
 use clawsim_sim::fs::MountProfile;
@@ -45,6 +46,10 @@ pub struct Case {
     /// Scheduling choices; `None` draws them from the seed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tape: Option<Vec<u64>>,
+    /// Storage design of the session files by name (`clawsim compare` lists them); `None` is
+    /// today's protocol, `v2`, so older case files load unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub design: Option<String>,
 }
 
 impl Case {
@@ -90,7 +95,15 @@ impl Case {
             active_ms: config.active_ms,
             quiet_ms: config.quiet_ms,
             tape: config.tape.clone(),
+            design: (!config.design.is_v2()).then(|| config.design.name.to_string()),
         }
+    }
+
+    /// The storage design, parsed (v2 when none is named).
+    pub fn design(&self) -> Result<Design, String> {
+        self.design
+            .as_deref()
+            .map_or(Ok(Design::V2), Design::by_name)
     }
 
     /// The mount profile, parsed.
@@ -103,6 +116,7 @@ impl Case {
     /// known profile, at least one chat, and every message naming a chat that exists.
     pub fn validate(&self) -> Result<(), String> {
         self.mount_profile()?;
+        self.design()?;
         let chats = self.workload.chats.len();
         if chats == 0 {
             return Err(format!(
@@ -142,6 +156,7 @@ impl Case {
         config.quiet_ms = self.quiet_ms;
         config.tape = self.tape.clone();
         config.trace_mode = trace_mode;
+        config.design = self.design()?;
         Ok(config)
     }
 

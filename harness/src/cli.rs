@@ -168,7 +168,7 @@ pub fn shell_command<S: AsRef<str>>(words: &[S]) -> String {
         .join(" ")
 }
 
-fn shell_quote(word: &str) -> String {
+pub fn shell_quote(word: &str) -> String {
     let plain = !word.is_empty()
         && word
             .chars()

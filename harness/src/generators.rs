@@ -211,6 +211,7 @@ pub fn case(active_ms: i64, quiet_ms: i64) -> impl Strategy<Value = Case> {
         prop::option::of(tape(256)),
     )
         .prop_map(move |(seed, profile, workload, faults, tape)| Case {
+            design: None,
             seed,
             profile: profile.to_string(),
             workload,

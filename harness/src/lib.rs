@@ -29,6 +29,7 @@ pub mod artifact;
 pub mod case;
 pub mod chat;
 pub mod cli;
+pub mod compare;
 pub mod generators;
 pub mod junit;
 pub mod landing;

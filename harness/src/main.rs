@@ -35,6 +35,8 @@ enum Command {
     Run(RunArgs),
     /// Merge the summaries of a run's shards (`run --shard I/N --summary-json`) into one verdict.
     Merge(MergeArgs),
+    /// Run the same seeds under every named storage design and mount profile; print the table.
+    Compare(clawsim::compare::CompareArgs),
     /// Replay a seed, a case file or an artifact folder, byte for byte.
     Replay(ReplayArgs),
     /// Run the named scenarios of fixtures/scenarios and check each one's expectation.
@@ -59,6 +61,10 @@ fn main() {
             // Thousands of worlds log what their faults make the core say; only errors show.
             init_logging("error", false);
             exit_with(run(&args))
+        }
+        Command::Compare(args) => {
+            init_logging("error", false);
+            exit_with(clawsim::compare::compare(&args))
         }
         Command::Worker => {
             init_logging("error", false);

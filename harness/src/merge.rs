@@ -200,8 +200,9 @@ fn same_build(shards: &[Shard]) -> Result<(), String> {
 type Setting = (&'static str, fn(&Shard) -> String);
 
 fn same_settings(shards: &[Shard]) -> Result<(), String> {
-    let settings: [Setting; 4] = [
+    let settings: [Setting; 5] = [
         ("workloads", |s| s.summary.run.workload.clone()),
+        ("designs", |s| s.summary.run.design.clone()),
         ("profiles", |s| s.summary.run.profiles.join(",")),
         ("determinism checks", |s| {
             s.summary.run.check_determinism.to_string()

@@ -30,6 +30,9 @@ pub struct ReplayArgs {
     /// Workload for a seed (as `clawsim run --workload`).
     #[arg(long, value_enum, default_value = "default")]
     pub workload: WorkloadKind,
+    /// Storage design for a seed (as `clawsim run --design`); a case file names its own.
+    #[arg(long)]
+    pub design: Option<String>,
     /// Write the trace as JSON lines to this file; `--trace` alone or `--trace -` writes it to
     /// stdout (and the report goes to stderr).
     #[arg(long, num_args = 0..=1, default_missing_value = "-")]
@@ -41,7 +44,11 @@ pub struct ReplayArgs {
 
 /// Replays; the exit status is 0 when every property held, 1 otherwise.
 pub fn replay(args: &ReplayArgs) -> Result<i32, String> {
-    let case = load_case(&args.target, args.profile.as_deref(), args.workload)?;
+    let mut case = load_case(&args.target, args.profile.as_deref(), args.workload)?;
+    if let Some(name) = &args.design {
+        clawsim_core::config::Design::by_name(name)?;
+        case.design = Some(name.clone()).filter(|name| name != "v2");
+    }
     let trace_to_stdout = args.trace.as_deref().is_some_and(is_stdout);
     if let Some(path) = args.trace.as_deref().filter(|p| !is_stdout(p)) {
         check_writable_file("--trace", path)?;

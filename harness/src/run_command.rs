@@ -18,6 +18,7 @@ use crate::seeds::{fold_commit, run_pool, PoolOptions, SeedPlan, SeedResult, Sta
 use crate::summary::{RunInfo, Summary};
 use crate::{build_id, parse_duration};
 use clap::Args;
+use clawsim_core::config::Design;
 use clawsim_sim::fs::MountProfile;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;
@@ -46,6 +47,9 @@ pub struct RunArgs {
     /// Workload each seed runs: the world's default scenario, or a generated mixed case.
     #[arg(long, value_enum, default_value = "default")]
     pub workload: WorkloadKind,
+    /// Storage design of the session files (`clawsim compare --list` names them).
+    #[arg(long, default_value = "v2", value_parser = parse_design)]
+    pub design: Design,
     /// The first seed: a number, `random` (drawn now and printed first), `commit` (the commit
     /// `git rev-parse HEAD` names, folded to 64 bits) or a 40-hex-digit git commit hash.
     #[arg(long, default_value = "0")]
@@ -114,6 +118,7 @@ pub fn run(args: &RunArgs) -> Result<i32, String> {
     let options = PoolOptions {
         workers: workers(jobs)?,
         workload: args.workload,
+        design: args.design,
         time_budget,
         check_determinism: args.check_determinism,
         stop: Default::default(),
@@ -393,6 +398,7 @@ fn run_info(
         time_budget_seconds: time_budget.map(|t| t.as_secs_f64()),
         shard: format!("{index}/{count}"),
         workload: workload_name(args.workload),
+        design: args.design.name.to_string(),
         profiles: plan.profiles.iter().map(|p| p.name().to_string()).collect(),
         jobs,
         check_determinism: args.check_determinism,
@@ -406,10 +412,11 @@ fn header(info: &RunInfo, origin: &str) -> String {
         _ => info.range(),
     };
     format!(
-        "clawsim run: seeds {range}{origin} shard {} profiles {} workload {} jobs {}{} build {}",
+        "clawsim run: seeds {range}{origin} shard {} profiles {} workload {} design {} jobs {}{} build {}",
         info.shard,
         info.profiles.join(","),
         info.workload,
+        info.design,
         info.jobs,
         if info.check_determinism {
             " check-determinism"
@@ -443,7 +450,7 @@ fn progress_bar(len: Option<u64>, time_budget: Option<Duration>) -> ProgressBar 
 }
 
 /// One job runs in this process; more run in worker processes of this executable.
-fn workers(jobs: usize) -> Result<Workers, String> {
+pub(crate) fn workers(jobs: usize) -> Result<Workers, String> {
     if jobs <= 1 {
         return Ok(Workers::InProcess);
     }
@@ -453,6 +460,11 @@ fn workers(jobs: usize) -> Result<Workers, String> {
 
 fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// A named design (see [`Design::NAMED`]).
+pub fn parse_design(text: &str) -> Result<Design, String> {
+    Design::by_name(text)
 }
 
 /// `bind`, `virtiofs`, `power-loss` or `all`.

@@ -22,9 +22,10 @@
 use crate::case::{Case, WorkloadKind};
 use crate::landing::{fault_landings, Landing};
 use crate::properties::{check, Verdict};
+use clawsim_core::config::Design;
 use clawsim_sim::fs::MountProfile;
 use clawsim_sim::trace::TraceMode;
-use clawsim_sim::world::profile_by_name;
+use clawsim_sim::world::{design_by_name, profile_by_name};
 use clawsim_sim::world::{run_world, RunOutcome};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -137,6 +138,13 @@ pub struct SeedResult {
     #[serde(with = "profile_by_name")]
     pub profile: MountProfile,
     pub workload: WorkloadKind,
+    /// The storage design it ran under (its artifact's case names it).
+    #[serde(
+        default,
+        with = "design_by_name",
+        skip_serializing_if = "Design::is_v2"
+    )]
+    pub design: Design,
     pub verdict: Verdict,
     pub trace_hash: u64,
     /// The second run's hash when it differed (with `--check-determinism`).
@@ -173,7 +181,19 @@ pub fn run_seed(
     workload: WorkloadKind,
     check_determinism: bool,
 ) -> SeedResult {
-    let case = Case::for_seed(seed, profile, workload);
+    run_seed_with(seed, profile, workload, Design::V2, check_determinism)
+}
+
+/// [`run_seed`] with the session files under `design`: the same case, another storage.
+pub fn run_seed_with(
+    seed: u64,
+    profile: MountProfile,
+    workload: WorkloadKind,
+    design: Design,
+    check_determinism: bool,
+) -> SeedResult {
+    let mut case = Case::for_seed(seed, profile, workload);
+    case.design = (!design.is_v2()).then(|| design.name.to_string());
     let (outcome, verdict) = run_case(&case).expect("a seed's case is a valid case");
     let determinism_mismatch = check_determinism
         .then(|| {
@@ -186,6 +206,7 @@ pub fn run_seed(
         seed,
         profile,
         workload,
+        design,
         reached: crate::coverage::reached(&outcome, &landings),
         landings,
         verdict,
@@ -213,6 +234,8 @@ pub enum Workers {
 pub struct PoolOptions {
     pub workers: Workers,
     pub workload: WorkloadKind,
+    /// Storage design every seed runs under.
+    pub design: Design,
     /// Stop taking new seeds after this long.
     pub time_budget: Option<Duration>,
     pub check_determinism: bool,
@@ -234,6 +257,7 @@ impl PoolOptions {
             seed,
             profile,
             workload: self.workload,
+            design: self.design,
             check_determinism: self.check_determinism,
         })
     }
@@ -246,15 +270,22 @@ pub struct SeedRequest {
     #[serde(with = "profile_by_name")]
     pub profile: MountProfile,
     pub workload: WorkloadKind,
+    #[serde(
+        default,
+        with = "design_by_name",
+        skip_serializing_if = "Design::is_v2"
+    )]
+    pub design: Design,
     pub check_determinism: bool,
 }
 
 impl SeedRequest {
     pub fn run(&self) -> SeedResult {
-        run_seed(
+        run_seed_with(
             self.seed,
             self.profile,
             self.workload,
+            self.design,
             self.check_determinism,
         )
     }

@@ -54,10 +54,18 @@ pub struct RunInfo {
     /// `I/N`.
     pub shard: String,
     pub workload: String,
+    /// The storage design of the session files (`v2` unless `--design` named another).
+    #[serde(default = "default_design")]
+    pub design: String,
     pub profiles: Vec<String>,
     pub jobs: usize,
     /// Whether each seed ran twice and its trace hashes were compared.
     pub check_determinism: bool,
+}
+
+/// Summaries written before designs were named ran `v2`.
+fn default_design() -> String {
+    "v2".to_string()
 }
 
 impl RunInfo {
@@ -216,11 +224,12 @@ impl Summary {
         let run = &self.run;
         let _ = writeln!(
             out,
-            "run              seeds {} shard {} profiles {} workload {} jobs {}",
+            "run              seeds {} shard {} profiles {} workload {} design {} jobs {}",
             run.range(),
             run.shard,
             run.profiles.join(","),
             run.workload,
+            run.design,
             run.jobs
         );
         let by_profile = join_counts(&self.seeds_by_profile);
@@ -354,6 +363,7 @@ impl Summary {
             "seed_range": self.run.range(),
             "shard": self.run.shard,
             "workload": self.run.workload,
+            "design": self.run.design,
             "profiles": self.run.profiles,
             "jobs": self.run.jobs,
             "seed_first": self.seed_first,

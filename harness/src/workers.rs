@@ -299,6 +299,7 @@ mod tests {
 
     fn options() -> PoolOptions {
         PoolOptions {
+            design: clawsim_core::config::Design::V2,
             workers: Workers::InProcess,
             workload: WorkloadKind::Default,
             time_budget: None,

@@ -157,7 +157,7 @@ fn run_can_draw_mixed_workloads_from_the_generators() {
             .lines()
             .next()
             .unwrap_or("")
-            .contains("workload Mixed"),
+            .contains("workload mixed"),
         "{stderr}"
     );
     // 0: every property held; 1: a finding, saved as an artifact. Never a usage error.

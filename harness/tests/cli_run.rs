@@ -195,7 +195,7 @@ fn the_summary_says_what_ran_and_what_the_determinism_check_found() {
     );
     // With the JSON on stdout, the table goes to stderr.
     for row in [
-        "run              seeds 40..42 shard 0/1 profiles bind,virtiofs workload default jobs 1",
+        "run              seeds 40..42 shard 0/1 profiles bind,virtiofs workload default design v2 jobs 1",
         "determinism      held: every one of 2 seeds gave the same trace twice",
         "violations       0",
     ] {

@@ -161,7 +161,16 @@ fn merge_refuses_what_is_not_one_run_and_names_missing_shards() {
     );
     assert_refused(
         &merge(d, &[&a, &mixed]),
-        &["different workloads", "Default", "Mixed"],
+        &["different workloads", "default (", "mixed ("],
+    );
+
+    let mut other_design = read(&b);
+    other_design["run"]["design"] = "split-wal".into();
+    let other_design_path = d.join("other-design.json");
+    std::fs::write(&other_design_path, other_design.to_string()).unwrap();
+    assert_refused(
+        &merge(d, &[&a, &other_design_path]),
+        &["different designs", "v2 (", "split-wal ("],
     );
 
     let mut other_build = read(&b);

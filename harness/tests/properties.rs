@@ -71,6 +71,7 @@ fn clean_case() -> Case {
         active_ms: 5 * 60_000,
         quiet_ms: 10 * 60_000,
         tape: None,
+        design: None,
     }
 }
 

@@ -20,6 +20,7 @@ fn plan(count: u64) -> SeedPlan {
 
 fn options(workers: Workers) -> PoolOptions {
     PoolOptions {
+        design: clawsim_core::config::Design::V2,
         workers,
         workload: WorkloadKind::Default,
         time_budget: None,

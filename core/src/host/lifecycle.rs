@@ -8,6 +8,7 @@
 
 use super::central::container_status;
 use super::Host;
+use crate::config::DESIGN_VAR;
 use crate::runtime::{ContainerSpec, ContainerState};
 use crate::{Error, Result};
 
@@ -120,12 +121,20 @@ impl Host {
         Ok(())
     }
 
+    /// What every agent-runner is started with: the configured environment and the design
+    /// its files follow (the host's, so both sides open the same files the same way).
+    fn agent_env(&self) -> std::collections::BTreeMap<String, String> {
+        let mut env = self.config.agent_env.clone();
+        env.insert(DESIGN_VAR.into(), self.config.design.name.into());
+        env
+    }
+
     fn container_spec(&self, session: &super::central::SessionRow) -> ContainerSpec {
         ContainerSpec {
             session_id: session.id.clone(),
             agent_group_id: session.agent_group_id.clone(),
             session_dir: self.paths(session).root,
-            env_vars: self.config.agent_env.clone(),
+            env_vars: self.agent_env(),
         }
     }
 }

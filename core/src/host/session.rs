@@ -4,9 +4,11 @@
 //! half-way through creating a folder finishes the job the next time it touches the session.
 //! `outbox/` is made last and marks a complete folder: while it is missing, `outbound.db` is
 //! opened read-write once more so its schema is (re)applied. After that the host opens
-//! `outbound.db` read-only, always: the agent-runner is its single writer.
+//! `outbound.db` read-only, always: the agent-runner is its single writer. (Under a design with
+//! the single layout both are one `session.db`, which both sides open read-write.)
 
 use super::Host;
+use crate::config::Design;
 use crate::db::{Access, Db, Schema};
 use crate::env::{Env, SessionPaths};
 use crate::error::IoResultExt;
@@ -22,23 +24,24 @@ struct Ensured {
 }
 
 /// Creates whatever part of the session folder is missing; a no-op for a complete folder.
-fn ensure_folder(env: &dyn Env, paths: &SessionPaths) -> Result<Ensured> {
+fn ensure_folder(env: &dyn Env, paths: &SessionPaths, design: &Design) -> Result<Ensured> {
     let outbox = paths.outbox();
     env.create_dir_all(&paths.root).at(&paths.root)?;
     let complete = env.exists(&outbox);
     let inbound_missing = !env.exists(&paths.inbound_db());
     let outbound_missing = !env.exists(&paths.outbound_db());
     let inbound = if !complete || inbound_missing {
-        Some(open_inbound(env, paths)?)
+        Some(open_inbound(env, paths, design)?)
     } else {
         None
     };
     if !complete || outbound_missing {
-        drop(Db::open(
+        drop(Db::open_session(
             env,
             &paths.outbound_db(),
             Schema::Outbound,
             Access::ReadWrite,
+            design,
         )?);
     }
     env.create_dir_all(&outbox).at(&outbox)?;
@@ -49,18 +52,15 @@ fn ensure_folder(env: &dyn Env, paths: &SessionPaths) -> Result<Ensured> {
 }
 
 /// The session's `inbound.db`, read-write (the host is its writer), migrated to this build.
-pub(crate) fn open_inbound(env: &dyn Env, paths: &SessionPaths) -> Result<Db> {
-    Db::open(env, &paths.inbound_db(), Schema::Inbound, Access::ReadWrite)
+pub(crate) fn open_inbound(env: &dyn Env, paths: &SessionPaths, design: &Design) -> Result<Db> {
+    let path = paths.inbound_db();
+    Db::open_session(env, &path, Schema::Inbound, Access::ReadWrite, design)
 }
 
 /// The session's `outbound.db`, read-only. A missing file is an error naming it.
-pub(crate) fn open_outbound(env: &dyn Env, paths: &SessionPaths) -> Result<Db> {
-    Db::open(
-        env,
-        &paths.outbound_db(),
-        Schema::Outbound,
-        Access::ReadOnly,
-    )
+pub(crate) fn open_outbound(env: &dyn Env, paths: &SessionPaths, design: &Design) -> Result<Db> {
+    let path = paths.outbound_db();
+    Db::open_session(env, &path, Schema::Outbound, Access::ReadOnly, design)
 }
 
 impl Host {
@@ -72,7 +72,7 @@ impl Host {
         session_id: &str,
         paths: &SessionPaths,
     ) -> Result<()> {
-        let ensured = ensure_folder(&*self.env, paths)?;
+        let ensured = ensure_folder(&*self.env, paths, &self.config.design)?;
         if ensured.repaired {
             self.connections.close_session(session_id);
         }
@@ -92,9 +92,9 @@ impl Host {
             return Ok(db);
         }
         match schema {
-            Schema::Inbound => open_inbound(&*self.env, paths),
-            Schema::Outbound => open_outbound(&*self.env, paths),
-            Schema::Central => Err(crate::Error::Invalid(
+            Schema::Inbound => open_inbound(&*self.env, paths, &self.config.design),
+            Schema::Outbound => open_outbound(&*self.env, paths, &self.config.design),
+            Schema::Central | Schema::Session => Err(crate::Error::Invalid(
                 "central.db is not a session file".into(),
             )),
         }

@@ -30,8 +30,10 @@
 use super::central::{container_status, SessionRow};
 use super::recurrence::{finish_occurrence, schedule_next, unrolled_rows};
 use super::{HeartbeatSeen, Host, SweepReport};
+use crate::config::Heartbeat;
 use crate::db::{Db, Schema};
 use crate::env::{Millis, SessionPaths};
+use crate::error::IoResultExt;
 use crate::model::{kind, status, InboundRow};
 use crate::runtime::ContainerState;
 use crate::time::{format_instant, is_due};
@@ -257,12 +259,11 @@ impl Sweep<'_> {
 
     /// True when the heartbeat's mtime has not changed for `stale_after_ms` of host time.
     fn heartbeat_is_stale(&mut self) -> bool {
-        let heartbeat = self.paths.heartbeat();
-        let mtime_ms = match self.host.env.mtime_ms(&heartbeat) {
+        let mtime_ms = match self.heartbeat() {
             Ok(mtime_ms) => mtime_ms,
             Err(error) => {
                 tracing::warn!(session = %self.session.id, %error,
-                    path = %heartbeat.display(), "heartbeat unreadable; staleness not judged");
+                    "heartbeat unreadable; staleness not judged");
                 return false;
             }
         };
@@ -279,6 +280,28 @@ impl Sweep<'_> {
                 false
             }
         }
+    }
+
+    /// The heartbeat's value: `.heartbeat`'s mtime, or the runner's heartbeat row under a
+    /// design that beats in the DB; `None` when there has been none.
+    fn heartbeat(&mut self) -> Result<Option<Millis>> {
+        if self.host.config.design.heartbeat == Heartbeat::FileTouch {
+            let heartbeat = self.paths.heartbeat();
+            return self.host.env.mtime_ms(&heartbeat).at(&heartbeat);
+        }
+        let Some(outbound) = self.outbound.as_mut() else {
+            return Err(crate::Error::Invalid("outbound.db unreadable".into()));
+        };
+        outbound.read(|tx| {
+            let table = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'heartbeat'";
+            if tx.query_row(table, [], |_| Ok(())).optional()?.is_none() {
+                return Ok(None);
+            }
+            tx.query_row("SELECT beat_ms FROM heartbeat WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()
+        })
     }
 
     /// Claimed rows still pending, each with whether its reply was already delivered.

@@ -1,7 +1,7 @@
 //! The agent-runner process: configuration from environment variables, then the poll loop on the
 //! real clock. `clawsim-agent` is a thin `main` around [`run_agent`].
 
-use crate::config::RunnerConfig;
+use crate::config::{Design, RunnerConfig, DESIGN_VAR};
 use crate::env::{Env, SessionPaths};
 use crate::live::agent_lock;
 use crate::live::env::{sleep_until_ms, LiveEnv};
@@ -44,6 +44,11 @@ pub const AGENT_ENV_VARS: &[(&str, &str)] = &[
         "time zone of times shown to the agent (default UTC)",
     ),
     ("CLAWSIM_PROVIDER", "provider to use: mock (the only one)"),
+    (
+        DESIGN_VAR,
+        "storage design of the session files: v2 (default), split-wal, full-sync, normal-sync, \
+         db-heartbeat, single-delete, v1-single-wal (set by the host)",
+    ),
     (
         "CLAWSIM_AGENT_LOCK",
         "lock file held while the agent lives; if another agent holds it, exit at once",
@@ -101,6 +106,9 @@ pub fn settings_from_vars(vars: &BTreeMap<String, String>) -> Result<AgentSettin
     runner.paths.inbound_override = vars.get("CLAWSIM_INBOUND_DB").map(PathBuf::from);
     runner.paths.outbound_override = vars.get("CLAWSIM_OUTBOUND_DB").map(PathBuf::from);
     runner.paths.heartbeat_override = vars.get("CLAWSIM_HEARTBEAT").map(PathBuf::from);
+    if let Some(name) = vars.get(DESIGN_VAR).filter(|name| !name.is_empty()) {
+        runner.set_design(Design::by_name(name).map_err(|e| format!("{DESIGN_VAR}: {e}"))?);
+    }
     read_ms(
         vars,
         "CLAWSIM_POLL_IDLE_MS",

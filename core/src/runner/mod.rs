@@ -39,7 +39,7 @@ pub mod tools;
 pub use store::ClaimCleanup;
 pub use tools::{ReplyTarget, ToolOutcome};
 
-use crate::config::RunnerConfig;
+use crate::config::{Heartbeat, RunnerConfig};
 use crate::env::{Env, Millis};
 use crate::error::IoResultExt;
 use crate::model::{kind, parse_content, status, InboundRow, OutboundRow};
@@ -164,12 +164,12 @@ impl AgentRunner {
     ) -> Result<AgentRunner> {
         let outbox = config.paths.outbox();
         env.create_dir_all(&outbox).at(&outbox)?;
-        let mut store = RunnerStore::open(&*env, &config.paths)?;
+        let mut store = RunnerStore::open(&*env, &config.paths, &config.design)?;
         let (claim_cleanup, suspects) = store.clear_stale_claims(env.now_ms())?;
         if claim_cleanup != ClaimCleanup::default() {
             tracing::info!(?claim_cleanup, "cleared claims of a previous container");
         }
-        let runner = AgentRunner {
+        let mut runner = AgentRunner {
             env,
             config,
             provider,
@@ -286,7 +286,15 @@ impl AgentRunner {
         }
     }
 
-    fn touch_heartbeat(&self) {
+    /// Shows the host this runner is alive: `.heartbeat`'s mtime, or (under a design with the
+    /// heartbeat in the DB) a row of the file this side writes.
+    fn touch_heartbeat(&mut self) {
+        if self.config.design.heartbeat == Heartbeat::DbUpdate {
+            if let Err(error) = self.store.beat(self.env.now_ms()) {
+                tracing::warn!(%error, "cannot write the heartbeat row");
+            }
+            return;
+        }
         let heartbeat = self.config.paths.heartbeat();
         if let Err(error) = self.env.touch(&heartbeat) {
             tracing::warn!(%error, path = %heartbeat.display(), "cannot touch heartbeat");

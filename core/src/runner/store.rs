@@ -7,6 +7,7 @@
 //! Polls stay cheap however long the history: pending rows come from the `(status, seq)` index,
 //! acks are looked up by primary key, and content is loaded only for the rows taken.
 
+use crate::config::{Design, Heartbeat};
 use crate::db::{Access, Db, Schema};
 use crate::env::{Env, Millis, SessionPaths};
 use crate::error::{Error, Result, SqliteResultExt};
@@ -16,6 +17,11 @@ use crate::time::{format_instant, is_due};
 use rusqlite::types::ValueRef;
 use rusqlite::{params, OptionalExtension};
 use std::path::PathBuf;
+
+/// The heartbeat row of a design whose runner beats in the DB (not part of the protocol's
+/// schema: created by such a runner only, so v2 files stay as they are).
+pub(crate) const HEARTBEAT_TABLE_SQL: &str = "CREATE TABLE IF NOT EXISTS heartbeat (
+    id INTEGER PRIMARY KEY CHECK (id = 1), beat_ms INTEGER NOT NULL)";
 
 /// Pending candidates, from the `(status, seq)` index: never the whole history.
 const PENDING_SQL: &str =
@@ -48,6 +54,7 @@ pub(crate) struct RunnerStore {
     outbound: Db,
     inbound: Option<Db>,
     inbound_path: PathBuf,
+    design: Design,
     /// The largest inbound seq seen, for odd-seq allocation when the inbound file cannot be
     /// read at the moment of a write.
     max_inbound_seq: i64,
@@ -55,21 +62,40 @@ pub(crate) struct RunnerStore {
 
 impl RunnerStore {
     /// Opens (creating and migrating) `outbound.db`; `inbound.db` is opened on first use.
-    pub fn open(env: &dyn Env, paths: &SessionPaths) -> Result<RunnerStore> {
-        let outbound = Db::open(
+    pub fn open(env: &dyn Env, paths: &SessionPaths, design: &Design) -> Result<RunnerStore> {
+        let outbound = Db::open_session(
             env,
             &paths.outbound_db(),
             Schema::Outbound,
             Access::ReadWrite,
+            design,
         )?;
         let mut store = RunnerStore {
             outbound,
             inbound: None,
             inbound_path: paths.inbound_db(),
+            design: *design,
             max_inbound_seq: 0,
         };
+        if design.heartbeat == Heartbeat::DbUpdate {
+            let path = store.outbound.path().to_path_buf();
+            store
+                .outbound
+                .conn()
+                .execute_batch(HEARTBEAT_TABLE_SQL)
+                .at(&path)?;
+        }
         store.refresh_max_inbound_seq(env);
         Ok(store)
+    }
+
+    /// Writes `now_ms` (this side's clock) into the heartbeat row: one commit per beat.
+    pub fn beat(&mut self, now_ms: Millis) -> Result<()> {
+        self.outbound.write(|tx| {
+            tx.prepare_cached("INSERT OR REPLACE INTO heartbeat (id, beat_ms) VALUES (1, ?1)")?
+                .execute([now_ms])
+                .map(drop)
+        })
     }
 
     /// PROTOCOL §5 "On start": drop `processing` claims so their messages are taken again,
@@ -265,7 +291,8 @@ impl RunnerStore {
                 self.inbound_path.display()
             )));
         }
-        Db::open(env, &self.inbound_path, Schema::Inbound, Access::ReadOnly)
+        let path = &self.inbound_path;
+        Db::open_session(env, path, Schema::Inbound, Access::ReadOnly, &self.design)
     }
 
     fn inbound_failed(&mut self, error: Error) {

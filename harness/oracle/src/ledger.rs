@@ -171,6 +171,12 @@ pub struct Ledger {
     /// (a real-Docker run sees no VFS, no sweep, no poll).
     #[serde(default, skip_serializing_if = "Observed::is_everything")]
     pub observed: Observed,
+    /// Both sides write one shared session file (a design with the single layout, as before
+    /// v2): the single-writer rule (§9.5) does not apply by design, and its consequences
+    /// (lost or duplicated rows, corruption, stuck messages) are judged by the other
+    /// properties.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shared_session_file: bool,
 }
 
 impl Ledger {

@@ -12,7 +12,7 @@ use crate::rng::SimRng;
 use crate::tape::{ChoiceSource, SeededChoices};
 use crate::trace::TraceMode;
 use crate::workload::Workload;
-use clawsim_core::config::{HostConfig, RunnerConfig};
+use clawsim_core::config::{Design, HostConfig, RunnerConfig};
 use clawsim_core::SessionPaths;
 use serde::{Deserialize, Serialize};
 
@@ -67,6 +67,14 @@ pub struct WorldConfig {
     pub tape: Option<Vec<u64>>,
     /// Bound on the number of steps (a run that hits it reports an error).
     pub max_steps: u64,
+    /// Storage design of the session files, by name; v2 (today's protocol) when absent, so
+    /// older case files load and v2 runs serialize as before.
+    #[serde(
+        default,
+        with = "design_by_name",
+        skip_serializing_if = "Design::is_v2"
+    )]
+    pub design: Design,
 }
 
 impl WorldConfig {
@@ -90,6 +98,7 @@ impl WorldConfig {
             trace_mode: TraceMode::Full,
             tape: None,
             max_steps: 5_000_000,
+            design: Design::V2,
         }
     }
 
@@ -163,6 +172,28 @@ pub mod profile_by_name {
             .parse()
             .map_err(serde::de::Error::custom)
     }
+}
+
+/// A design in JSON: its name (`v2`, `split-wal`, ...); for `#[serde(with)]`.
+pub mod design_by_name {
+    use clawsim_core::config::Design;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(design: &Design, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(design.name)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Design, D::Error> {
+        Design::by_name(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The host's settings in a simulated world under `design`: the protocol's defaults, with the
+/// world's admin.
+pub fn sim_host_config_for(design: Design) -> HostConfig {
+    let mut host_config = sim_host_config();
+    host_config.design = design;
+    host_config
 }
 
 /// The host's settings in a simulated world: the protocol's defaults, with the world's admin.

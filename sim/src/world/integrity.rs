@@ -6,6 +6,7 @@ use super::config::DATA_DIR;
 use crate::env::SimEnv;
 use crate::fs::{MountProfile, Side, SimFs};
 use crate::ledger::{FinalSession, FinalState, IntegrityRecord, MaybeDurableRecord};
+use clawsim_core::config::SessionLayout;
 use clawsim_core::inspect::snapshot_session;
 use clawsim_core::{Env, SessionPaths};
 use std::path::{Path, PathBuf};
@@ -26,11 +27,17 @@ pub(super) fn integrity_of_all(env: &dyn Env, fs: &SimFs, now_ms: i64) -> Vec<In
 /// Both DBs of every session folder, found by walking the data folder with the host's `env`
 /// (not by asking the host), plus every file's integrity and SimFs's single-writer record, at
 /// true time `now_ms`.
-pub(super) fn final_state(env: &SimEnv, fs: &SimFs, now_ms: i64) -> FinalState {
-    let sessions = session_dirs(env)
+pub(super) fn final_state(
+    env: &SimEnv,
+    fs: &SimFs,
+    now_ms: i64,
+    layout: SessionLayout,
+) -> FinalState {
+    let sessions = session_dirs(env, layout)
         .into_iter()
         .map(|(agent_group_id, session_id, dir)| {
-            let paths = SessionPaths::new(dir.clone());
+            let mut paths = SessionPaths::new(dir.clone());
+            paths.layout = layout;
             let (snapshot, error) = match snapshot_session(env, &paths) {
                 Ok(snapshot) => (Some(snapshot), None),
                 Err(error) => (None, Some(error.to_string())),
@@ -65,7 +72,7 @@ pub(super) fn final_state(env: &SimEnv, fs: &SimFs, now_ms: i64) -> FinalState {
 }
 
 /// `(agent group, session id, folder)` of every session folder under the data folder.
-fn session_dirs(env: &dyn Env) -> Vec<(String, String, PathBuf)> {
+fn session_dirs(env: &dyn Env, layout: SessionLayout) -> Vec<(String, String, PathBuf)> {
     let sessions_dir = Path::new(DATA_DIR).join("sessions");
     let list = |dir: &Path| env.list_dir(dir).unwrap_or_default();
     list(&sessions_dir)
@@ -80,7 +87,11 @@ fn session_dirs(env: &dyn Env) -> Vec<(String, String, PathBuf)> {
                 })
                 .collect::<Vec<_>>()
         })
-        .filter(|(_, _, dir)| env.exists(&dir.join("inbound.db")))
+        .filter(|(_, _, dir)| {
+            let mut paths = SessionPaths::new(dir.clone());
+            paths.layout = layout;
+            env.exists(&paths.inbound_db())
+        })
         .collect()
 }
 

@@ -166,8 +166,14 @@ impl World {
     }
 
     fn finish(mut self) -> RunOutcome {
-        self.record.ledger.final_state =
-            integrity::final_state(self.host.env.as_ref(), &self.fs, self.now_ms());
+        self.record.ledger.shared_session_file =
+            self.config.design.layout == clawsim_core::config::SessionLayout::Single;
+        self.record.ledger.final_state = integrity::final_state(
+            self.host.env.as_ref(),
+            &self.fs,
+            self.now_ms(),
+            self.config.design.layout,
+        );
         // Processes go before the files they hold open.
         self.host.running = None;
         self.host.passes.clear();

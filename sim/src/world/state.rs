@@ -5,7 +5,7 @@
 //! and offers the few operations all of them use.
 
 use super::armed::ArmedFaults;
-use super::config::{sim_host_config, start_ms, WorldConfig};
+use super::config::{sim_host_config_for, start_ms, WorldConfig};
 use super::containers::Containers;
 use super::event::Event;
 use super::host::HostProcess;
@@ -71,6 +71,7 @@ impl World {
             rng.fork("host"),
         ));
         let end_ms = start_ms + config.active_ms + config.quiet_ms;
+        let host_config = sim_host_config_for(config.design);
         Self {
             record: Record::new(config.trace_mode),
             channel: SimChannel::new(config.timing.channel),
@@ -83,7 +84,7 @@ impl World {
             start_ms,
             end_ms,
             quiet: false,
-            host: HostProcess::new(sim_host_config(), host_env),
+            host: HostProcess::new(host_config, host_env),
             containers: Containers::default(),
             armed: ArmedFaults::default(),
         }

@@ -77,6 +77,10 @@ pub fn check(evidence: &Evidence<'_>, verdict: &mut Verdict) {
             }
         }
     }
+    if evidence.ledger.shared_session_file {
+        verdict.not_judged(Property::SingleWriter, SINGLE_WRITER_BY_DESIGN);
+        return;
+    }
     if !evidence.ledger.observed.vfs_opens {
         verdict.not_judged(
             Property::SingleWriter,
@@ -90,6 +94,11 @@ pub fn check(evidence: &Evidence<'_>, verdict: &mut Verdict) {
         Found::new(format!("SimFs saw: {}", opened.join("; ")))
     });
 }
+
+/// Why §9.5 is not judged for a run whose design shares one session file between the sides.
+pub const SINGLE_WRITER_BY_DESIGN: &str =
+    "by design: both sides write one session.db (single layout); its consequences are judged \
+     by the other properties";
 
 /// Every moment of the run, in time order; moments at one instant in the order of the trace
 /// steps that made them.
