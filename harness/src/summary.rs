@@ -80,6 +80,8 @@ pub struct Summary {
     /// Per property: times applied, runs in which it held.
     pub checks: BTreeMap<Property, u64>,
     pub held_runs: BTreeMap<Property, u64>,
+    /// Per property: cases it met and could not judge (`Verdict::skipped`), over all runs.
+    pub skipped: BTreeMap<Property, u64>,
     /// Per step kind: runs with a crash / an I/O error landing in it.
     pub crash_runs: BTreeMap<String, u64>,
     pub io_error_runs: BTreeMap<String, u64>,
@@ -109,6 +111,9 @@ impl Summary {
             *self.checks.entry(*property).or_default() += count;
             let held = u64::from(result.verdict.property_held(*property));
             *self.held_runs.entry(*property).or_default() += held;
+        }
+        for (property, count) in &result.verdict.skipped {
+            *self.skipped.entry(*property).or_default() += count;
         }
         self.add_landings(result);
         for name in &result.reached {
@@ -181,12 +186,18 @@ impl Summary {
         for (kind, count) in &self.faults {
             let _ = writeln!(out, "  {kind:<22} {count:>8}");
         }
-        let _ = writeln!(out, "properties       {:>10} {:>12}", "checks", "runs held");
+        let _ = writeln!(
+            out,
+            "properties       {:>10} {:>12} {:>12}",
+            "checks", "runs held", "not judged"
+        );
         for property in Property::ALL {
             let checks = self.checks.get(&property).copied().unwrap_or(0);
             let held = self.held_runs.get(&property).copied().unwrap_or(0);
+            let skipped = self.skipped.get(&property).copied().unwrap_or(0);
             let name = property.to_string();
-            let _ = writeln!(out, "  {name:<22} {checks:>8} {held:>8}/{}", self.seeds);
+            let held = format!("{held}/{}", self.seeds);
+            let _ = writeln!(out, "  {name:<22} {checks:>8} {held:>12} {skipped:>12}");
         }
         self.landing_table(&mut out);
         self.coverage_table(&mut out);
@@ -302,6 +313,7 @@ impl Summary {
             "faults": self.faults,
             "properties": names(&self.checks),
             "properties_held_runs": names(&self.held_runs),
+            "properties_not_judged": names(&self.skipped),
             "fault_landings": {
                 "crash": self.crash_runs,
                 "io_error": self.io_error_runs,
