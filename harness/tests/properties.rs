@@ -189,6 +189,21 @@ fn a_message_the_host_never_accepted_is_lost() {
     assert!(fired(&outcome).contains(&Property::NoLoss));
 }
 
+#[test]
+fn a_terminal_ack_never_copied_into_messages_in_is_lost() {
+    // A sweep that never copies the agent-runner's outcome: the k2 task was acked completed
+    // long before the end, and messages_in says failed.
+    let mut outcome = doctored();
+    let snapshot = snapshot_mut(&mut outcome, |s| has_task(s) && !recurring(s));
+    let task = snapshot
+        .inbound
+        .iter_mut()
+        .find(|r| r.kind == kind::TASK)
+        .unwrap();
+    task.status = status::FAILED.into();
+    assert_eq!(fired(&outcome), vec![Property::NoLoss]);
+}
+
 // ---- §9.2 no duplicate ------------------------------------------------------------------
 
 /// A faulty channel: the platform got the first answer twice.
@@ -548,6 +563,43 @@ fn a_sweep_that_resets_a_live_agent_breaks_retries() {
     );
     outcome.trace = trace;
     assert_eq!(fired(&outcome), vec![Property::Retries]);
+}
+
+#[test]
+fn a_retry_given_to_the_agent_before_its_backoff_breaks_retries() {
+    // Whatever the row's columns say: the record shows m0 given to a new container one second
+    // after a sweep retried it.
+    let mut outcome = doctored();
+    let given = || Event::TurnStarted {
+        prompt: "<message>m0 hello</message>".into(),
+        prompt_chars: 28,
+        resumed: true,
+    };
+    let retried = Event::Swept {
+        facts: SweepFacts {
+            presumed_dead: true,
+            retried: 1,
+            ..SweepFacts::default()
+        },
+    };
+    for event in [Event::RunnerStarted, given(), retried] {
+        outcome.trace = with_event_in(&outcome, 0, Actor::Provider, event);
+    }
+    let session = outcome.ledger.sent[0].session_id.clone();
+    let mut trace = copy_of(&outcome.trace);
+    let at_ms = outcome.ledger.final_state.at_ms + 1_000;
+    trace.record(at_ms, Actor::Provider, session.as_deref(), given());
+    outcome.trace = trace;
+    let verdict = check(&outcome.record());
+    assert_eq!(verdict.failed(), vec![Property::Retries]);
+    assert!(
+        verdict
+            .violations
+            .iter()
+            .any(|v| v.detail.contains("the shortest backoff is 10000 ms")),
+        "{:#?}",
+        verdict.violations
+    );
 }
 
 // ---- §9.9 durability --------------------------------------------------------------------------
