@@ -15,6 +15,7 @@
 use clawsim_core::channel::{ChannelAdapter, OutboundDelivery, SendError};
 use clawsim_core::host::Routed;
 use clawsim_core::live::channels::MemoryChannel;
+use clawsim_core::model::Route;
 use clawsim_oracle::event::{FaultEffect, SendResult};
 use clawsim_oracle::fault::Fault;
 use clawsim_oracle::ledger::{
@@ -37,6 +38,10 @@ pub fn observed() -> Observed {
         // A restart's files are read at the end only (a hot journal a killed writer left may
         // be unreadable read-only until the session's next writer rolls it back).
         crash_integrity: false,
+        // The provider runs inside the agent's container; only its answers come out.
+        provider_boundary: false,
+        // Nobody watches which plain files the processes read and write.
+        file_accesses: false,
     }
 }
 
@@ -115,8 +120,9 @@ impl Recorder {
         incarnation
     }
 
-    /// The test sends `text` in chat 0; returns its index in the ledger.
-    pub fn sent(&self, text: String) -> usize {
+    /// The test sends `text` in chat 0, from `sender_id`, in `conversation`; returns its index
+    /// in the ledger.
+    pub fn sent(&self, text: String, sender_id: &str, conversation: Route) -> usize {
         let mut record = self.lock();
         let index = record.ledger.sent.len();
         record.ledger.sent.push(SentMessage {
@@ -130,6 +136,8 @@ impl Recorder {
             session_id: None,
             message_id: None,
             seq: None,
+            sender_id: Some(sender_id.to_string()),
+            conversation: Some(conversation),
         });
         index
     }

@@ -24,7 +24,7 @@ use clawsim_core::inspect::SessionSnapshot;
 use clawsim_core::live::agent::settings_from_vars;
 use clawsim_core::live::channels::{MemoryChannel, MemoryInbox};
 use clawsim_core::live::host::{spawn_host, LiveHostHandle};
-use clawsim_core::model::status;
+use clawsim_core::model::{status, Route};
 use clawsim_core::runtime::ContainerRuntime;
 use clawsim_oracle::fault::Fault;
 use clawsim_oracle::ledger::{FinalSession, FinalState, IntegrityRecord, Ledger};
@@ -43,6 +43,9 @@ pub const CHANNEL: &str = "e2e";
 /// The chat the test talks in: chat 0 of the oracle's ledger, named as the simulator names it
 /// (`chat<n>`), so the oracle can tell the routing field from message text (§9.10).
 pub const PLATFORM_ID: &str = "chat0";
+
+/// The sender id of every message the test sends (alice).
+pub const SENDER_ID: &str = "u-alice";
 /// The slowest container start the oracle allows for on a busy machine (a cold start measures
 /// about 0.2 s; CI shares two cores with other builds).
 pub const CONTAINER_START_MS_MAX: i64 = 20_000;
@@ -235,9 +238,14 @@ impl World {
         let index = self.recorder.lock().ledger.sent.len();
         let token = format!("m{index}");
         let text = format!("{token} {text}");
-        let recorded = self.recorder.sent(text.clone());
+        let conversation = Route {
+            channel_type: Some(CHANNEL.into()),
+            platform_id: Some(PLATFORM_ID.into()),
+            thread_id: None,
+        };
+        let recorded = self.recorder.sent(text.clone(), SENDER_ID, conversation);
         debug_assert_eq!(recorded, index, "one test thread sends");
-        let content = serde_json::json!({ "sender": "alice", "senderId": "u-alice", "text": text });
+        let content = serde_json::json!({ "sender": "alice", "senderId": SENDER_ID, "text": text });
         let event = InboundEvent {
             channel_type: CHANNEL.into(),
             platform_id: PLATFORM_ID.into(),

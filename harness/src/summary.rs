@@ -107,6 +107,8 @@ pub struct Summary {
     pub held_runs: BTreeMap<Property, u64>,
     /// Per property: runs in which it failed.
     pub failed_runs: BTreeMap<Property, u64>,
+    /// Per property: cases it met and could not judge (`Verdict::skipped`), over all runs.
+    pub skipped: BTreeMap<Property, u64>,
     /// Per step kind: runs with a crash / an I/O error landing in it.
     pub crash_runs: BTreeMap<String, u64>,
     pub io_error_runs: BTreeMap<String, u64>,
@@ -145,6 +147,9 @@ impl Summary {
         for property in result.verdict.failed() {
             *self.failed_runs.entry(property).or_default() += 1;
         }
+        for (property, count) in &result.verdict.skipped {
+            *self.skipped.entry(*property).or_default() += count;
+        }
         self.add_landings(result);
         for name in &result.reached {
             *self.reached_runs.entry(name.clone()).or_default() += 1;
@@ -182,6 +187,7 @@ impl Summary {
         add_counts(&mut self.checks, &other.checks);
         add_counts(&mut self.held_runs, &other.held_runs);
         add_counts(&mut self.failed_runs, &other.failed_runs);
+        add_counts(&mut self.skipped, &other.skipped);
         add_counts(&mut self.crash_runs, &other.crash_runs);
         add_counts(&mut self.io_error_runs, &other.io_error_runs);
         add_counts(&mut self.reached_runs, &other.reached_runs);
@@ -252,12 +258,18 @@ impl Summary {
         for (kind, count) in &self.faults {
             let _ = writeln!(out, "  {kind:<22} {count:>8}");
         }
-        let _ = writeln!(out, "properties       {:>10} {:>12}", "checks", "runs held");
+        let _ = writeln!(
+            out,
+            "properties       {:>10} {:>12} {:>12}",
+            "checks", "runs held", "not judged"
+        );
         for property in Property::ALL {
             let checks = self.checks.get(&property).copied().unwrap_or(0);
             let held = self.held_runs.get(&property).copied().unwrap_or(0);
+            let skipped = self.skipped.get(&property).copied().unwrap_or(0);
             let name = property.to_string();
-            let _ = writeln!(out, "  {name:<22} {checks:>8} {held:>8}/{}", self.seeds);
+            let held = format!("{held}/{}", self.seeds);
+            let _ = writeln!(out, "  {name:<22} {checks:>8} {held:>12} {skipped:>12}");
         }
         self.landing_table(&mut out);
         self.coverage_table(&mut out);
@@ -384,6 +396,7 @@ impl Summary {
             "properties": names(&self.checks),
             "properties_held_runs": names(&self.held_runs),
             "properties_failed_runs": names(&self.failed_runs),
+            "properties_not_judged": names(&self.skipped),
             "fault_landings": {
                 "crash": self.crash_runs,
                 "io_error": self.io_error_runs,
@@ -437,6 +450,7 @@ impl Summary {
             checks: property_counts(json, "properties")?,
             held_runs: property_counts(json, "properties_held_runs")?,
             failed_runs: property_counts(json, "properties_failed_runs")?,
+            skipped: property_counts(json, "properties_not_judged")?,
             crash_runs: counts(landings, "crash")?,
             io_error_runs: counts(landings, "io_error")?,
             reached_runs,

@@ -5,6 +5,7 @@
 //!
 //! Method: run the built binary, and read its report with a real XML parser (quick-xml).
 
+use clawsim::properties::Property;
 use quick_xml::events::Event;
 use quick_xml::Reader;
 use std::collections::BTreeMap;
@@ -84,7 +85,12 @@ fn a_run_reports_one_case_per_property_and_one_per_failing_seed() {
     let clean = ["run", "--seeds", "6", "--jobs", "1", "--junit", "clean.xml"];
     assert_eq!(clawsim(d, &clean), 0);
     let report = parse(&d.join("clean.xml"));
-    assert_eq!(report.cases.len(), 11, "{:?}", report.cases);
+    assert_eq!(
+        report.cases.len(),
+        Property::ALL.len(),
+        "{:?}",
+        report.cases
+    );
     assert_eq!(count(&report, "failure"), 0);
     assert_eq!(report.suite["failures"], "0");
     assert!(report.cases.iter().any(|c| c.0 == "§9.2 no-duplicate"));
@@ -103,8 +109,8 @@ fn a_run_reports_one_case_per_property_and_one_per_failing_seed() {
     ];
     assert_eq!(clawsim(d, &failing), 1);
     let report = parse(&d.join("failing.xml"));
-    assert_eq!(report.cases.len(), 11 + 6);
-    assert_eq!(report.suite["tests"], "17");
+    assert_eq!(report.cases.len(), Property::ALL.len() + 6);
+    assert_eq!(report.suite["tests"], (Property::ALL.len() + 6).to_string());
     assert_eq!(
         report.suite["failures"],
         count(&report, "failure").to_string()
@@ -154,7 +160,7 @@ fn a_merge_reports_every_shard_s_seeds() {
         1
     );
     let report = parse(&d.join("merged.xml"));
-    assert_eq!(report.cases.len(), 11 + 9);
+    assert_eq!(report.cases.len(), Property::ALL.len() + 9);
     assert!(
         report.suite["name"].contains("shard 0/1"),
         "{:?}",

@@ -6,12 +6,14 @@
 //! evidence — a channel that received a row twice, a DB that lost a row or holds a corrupted
 //! image, a provider that answered twice or answered early, a sweep that reset a live agent — and
 //! show that this property, and only the ones that depend on the same fact, report it. The
-//! doubles live here, in the test; nothing in core or sim is switched.
+//! doubles live here, in the test; nothing in core or sim is switched. The clean run also holds
+//! commands (one refused to a non-admin, an admin's `/clear`) and a file sent through the
+//! outbox, so §9.11–§9.14 are exercised on it too.
 
 use clawsim::case::Case;
 use clawsim::properties::{check, Property};
 use clawsim_core::inspect::{DeliveredRow, SessionSnapshot};
-use clawsim_core::model::{kind, status, InboundRow, OutboundRow};
+use clawsim_core::model::{kind, status, InboundRow, OutboundRow, Route};
 use clawsim_core::time::format_instant;
 use clawsim_oracle::event::{Actor, Event, SendResult, SweepFacts};
 use clawsim_sim::faults::{Fault, FaultPlan, FaultSide};
@@ -35,7 +37,8 @@ fn message(at_ms: i64, chat: usize, text: &str) -> UserMessage {
     }
 }
 
-/// Two chats, four messages: plain, hostile markup, a one-shot task, a recurring one.
+/// Two chats (chat 0's user is the admin), seven messages: plain, hostile markup, a one-shot
+/// task, a recurring one, an admin command from a non-admin, the admin's `/clear`, a file.
 fn clean_case() -> Case {
     let chats = (0..2)
         .map(|i| ChatSpec {
@@ -57,6 +60,13 @@ fn clean_case() -> Case {
             60_000,
             1,
             r#"m3 repeat @mock tool schedule_task {"prompt":"k3 tick","processAfter":"${start+150s}","recurrence":"*/2 * * * *"}"#,
+        ),
+        message(90_000, 1, "/cost m4"),
+        message(100_000, 0, "/clear m5"),
+        message(
+            110_000,
+            0,
+            r#"m6 file @mock tool send_file {"path":".heartbeat","filename":"hb.txt","text":"here"}"#,
         ),
     ];
     Case {
@@ -180,6 +190,21 @@ fn a_message_the_host_never_accepted_is_lost() {
     assert!(fired(&outcome).contains(&Property::NoLoss));
 }
 
+#[test]
+fn a_terminal_ack_never_copied_into_messages_in_is_lost() {
+    // A sweep that never copies the agent-runner's outcome: the k2 task was acked completed
+    // long before the end, and messages_in says failed.
+    let mut outcome = doctored();
+    let snapshot = snapshot_mut(&mut outcome, |s| has_task(s) && !recurring(s));
+    let task = snapshot
+        .inbound
+        .iter_mut()
+        .find(|r| r.kind == kind::TASK)
+        .unwrap();
+    task.status = status::FAILED.into();
+    assert_eq!(fired(&outcome), vec![Property::NoLoss]);
+}
+
 // ---- §9.2 no duplicate ------------------------------------------------------------------
 
 /// A faulty channel: the platform got the first answer twice.
@@ -241,6 +266,12 @@ fn a_resend_after_a_failed_record_without_a_host_death_is_a_duplicate() {
     assert_eq!(fired(&outcome), vec![Property::NoDuplicate]);
 }
 
+/// The row the platform received first.
+fn first_received_row(outcome: &RunOutcome) -> String {
+    let first = outcome.ledger.received().next().unwrap();
+    first.message_out_id.clone()
+}
+
 /// The host heard a send of `row` went through but failed to record it.
 fn record_failed(row: &str) -> Event {
     Event::RecordFailed {
@@ -285,13 +316,7 @@ fn a_due_row_never_recorded_is_lost_output() {
 #[test]
 fn a_row_recorded_delivered_that_the_channel_never_got_is_lost_output() {
     let mut outcome = doctored();
-    let lost = outcome
-        .ledger
-        .received()
-        .next()
-        .unwrap()
-        .message_out_id
-        .clone();
+    let lost = first_received_row(&outcome);
     outcome.ledger.channel.retain(|s| s.message_out_id != lost);
     assert_eq!(fired(&outcome), vec![Property::NoLostOutput]);
 }
@@ -341,7 +366,11 @@ fn a_turn_replayed_after_a_crash_is_a_second_answer() {
     receipt.message_out_id = second.id;
     receipt.at_ms = outcome.ledger.channel.last().unwrap().at_ms + 1;
     outcome.ledger.channel.push(receipt);
-    assert_eq!(fired(&outcome), vec![Property::OneAnswer]);
+    // §9.11 too: m0 is answered more often in its conversation than its turn allows.
+    assert_eq!(
+        fired(&outcome),
+        vec![Property::OneAnswer, Property::Answered]
+    );
 }
 
 // ---- §9.4 seq -----------------------------------------------------------------------------
@@ -537,6 +566,43 @@ fn a_sweep_that_resets_a_live_agent_breaks_retries() {
     assert_eq!(fired(&outcome), vec![Property::Retries]);
 }
 
+#[test]
+fn a_retry_given_to_the_agent_before_its_backoff_breaks_retries() {
+    // Whatever the row's columns say: the record shows m0 given to a new container one second
+    // after a sweep retried it.
+    let mut outcome = doctored();
+    let given = || Event::TurnStarted {
+        prompt: "<message>m0 hello</message>".into(),
+        prompt_chars: 28,
+        resumed: true,
+    };
+    let retried = Event::Swept {
+        facts: SweepFacts {
+            presumed_dead: true,
+            retried: 1,
+            ..SweepFacts::default()
+        },
+    };
+    for event in [Event::RunnerStarted, given(), retried] {
+        outcome.trace = with_event_in(&outcome, 0, Actor::Provider, event);
+    }
+    let session = outcome.ledger.sent[0].session_id.clone();
+    let mut trace = copy_of(&outcome.trace);
+    let at_ms = outcome.ledger.final_state.at_ms + 1_000;
+    trace.record(at_ms, Actor::Provider, session.as_deref(), given());
+    outcome.trace = trace;
+    let verdict = check(&outcome.record());
+    assert_eq!(verdict.failed(), vec![Property::Retries]);
+    assert!(
+        verdict
+            .violations
+            .iter()
+            .any(|v| v.detail.contains("the shortest backoff is 10000 ms")),
+        "{:#?}",
+        verdict.violations
+    );
+}
+
 // ---- §9.9 durability --------------------------------------------------------------------------
 
 /// `PRAGMA integrity_check` of a real SQLite image whose second page was overwritten.
@@ -678,7 +744,11 @@ fn an_unescaped_prompt_breaks_formatting() {
             }
         }
     }
-    assert_eq!(fired(&outcome), vec![Property::Formatting]);
+    // §9.11 too: what reached the conversation is not what the provider answered.
+    assert_eq!(
+        fired(&outcome),
+        vec![Property::Formatting, Property::Answered]
+    );
 }
 
 // ---- faults decide what is excused -------------------------------------------------------------
@@ -696,4 +766,246 @@ fn clock_faults_switch_off_only_the_checks_they_would_falsify() {
     });
     // A clock fault excuses no duplicate.
     assert_eq!(fired(&outcome), vec![Property::NoDuplicate]);
+}
+
+// ---- §9.11 answered ---------------------------------------------------------------------------
+
+/// Edits the platform's and the DB's copy of every reply whose text satisfies `which`: its
+/// text and route, given as `(content JSON, route)`.
+fn edit_replies(
+    outcome: &mut RunOutcome,
+    which: impl Fn(&str) -> bool,
+    edit: impl Fn(&mut serde_json::Value, &mut Route),
+) {
+    for send in &mut outcome.ledger.channel {
+        if send.content["text"].as_str().is_some_and(&which) {
+            edit(&mut send.content, &mut send.route);
+        }
+    }
+    for row in outcome
+        .ledger
+        .final_state
+        .sessions
+        .iter_mut()
+        .filter_map(|s| s.snapshot.as_mut())
+        .flat_map(|s| s.outbound.iter_mut())
+    {
+        let mut content = row.content_json();
+        if content["text"].as_str().is_some_and(&which) {
+            edit(&mut content, &mut row.route);
+            row.content = content.to_string();
+        }
+    }
+}
+
+/// Every copy of the replies satisfying `which` given the text `text`.
+fn rewrite_replies(outcome: &mut RunOutcome, which: impl Fn(&str) -> bool, text: &str) {
+    edit_replies(outcome, which, |content, _| {
+        *content = serde_json::json!({ "text": text })
+    });
+}
+
+fn answers(token: &'static str) -> impl Fn(&str) -> bool {
+    move |text| {
+        text.strip_prefix("Mock response to: ")
+            .is_some_and(|q| q.contains(&format!(">{token} ")))
+    }
+}
+
+#[test]
+fn a_message_completed_without_its_answer_is_unanswered() {
+    // A runner that acks a turn completed although the provider's answer never went out: the
+    // conversation got some other text instead.
+    let mut outcome = doctored();
+    rewrite_replies(&mut outcome, answers("m0"), "something else");
+    assert_eq!(fired(&outcome), vec![Property::Answered]);
+}
+
+#[test]
+fn a_message_failed_without_an_error_reply_is_unanswered() {
+    let mut outcome = doctored();
+    let id = outcome.ledger.sent[0].message_id.clone().unwrap();
+    let snapshot = snapshot_mut(&mut outcome, |s| s.inbound.iter().any(|r| r.id == id));
+    for ack in snapshot.acks.iter_mut().filter(|a| a.message_id == id) {
+        ack.status = status::FAILED.into();
+    }
+    let row = snapshot.inbound.iter_mut().find(|r| r.id == id).unwrap();
+    row.status = status::FAILED.into();
+    assert_eq!(fired(&outcome), vec![Property::Answered]);
+}
+
+#[test]
+fn a_refused_command_without_its_documented_reply_is_unanswered() {
+    let mut outcome = doctored();
+    let denied = |text: &str| text.starts_with("Permission denied: /cost");
+    assert!(outcome
+        .ledger
+        .received()
+        .any(|s| s.content["text"].as_str().is_some_and(denied)));
+    rewrite_replies(&mut outcome, denied, "ok");
+    assert_eq!(fired(&outcome), vec![Property::Answered]);
+}
+
+// ---- §9.12 routing ----------------------------------------------------------------------------
+
+/// Every copy of the replies satisfying `which` sent to chat 1's conversation instead.
+fn reroute(outcome: &mut RunOutcome, which: impl Fn(&str) -> bool) {
+    let elsewhere = outcome.ledger.sent[1].conversation.clone().unwrap();
+    edit_replies(outcome, which, |_, route| *route = elsewhere.clone());
+}
+
+#[test]
+fn an_answer_sent_to_another_conversation_breaks_routing() {
+    let mut outcome = doctored();
+    reroute(&mut outcome, answers("m0"));
+    assert_eq!(fired(&outcome), vec![Property::Answered, Property::Routing]);
+}
+
+#[test]
+fn a_task_answered_in_another_conversation_breaks_routing() {
+    // k2 was scheduled from chat 0; its output went to chat 1.
+    let mut outcome = doctored();
+    reroute(&mut outcome, |text| text.contains("k2 tick"));
+    assert_eq!(fired(&outcome), vec![Property::Routing]);
+}
+
+// ---- §9.13 confinement ------------------------------------------------------------------------
+
+/// `outcome`'s trace with `event` appended by `actor` in the session of workload message
+/// `index`.
+fn with_event_in(outcome: &RunOutcome, index: usize, actor: Actor, event: Event) -> Trace {
+    let session = outcome.ledger.sent[index].session_id.clone();
+    let mut trace = copy_of(&outcome.trace);
+    let at_ms = outcome.ledger.final_state.at_ms;
+    trace.record(at_ms, actor, session.as_deref(), event);
+    trace
+}
+
+#[test]
+fn a_file_written_outside_the_outbox_breaks_confinement() {
+    let mut outcome = doctored();
+    let session = outcome.ledger.final_state.sessions[0].clone();
+    let escaped = Event::FileWritten {
+        side: FaultSide::Container,
+        path: format!("{}/outbox/../evil", session.dir),
+    };
+    let index = outcome
+        .ledger
+        .sent
+        .iter()
+        .position(|s| s.session_id.as_deref() == Some(&session.session_id))
+        .unwrap();
+    outcome.trace = with_event_in(&outcome, index, Actor::Files, escaped);
+    assert_eq!(fired(&outcome), vec![Property::Confinement]);
+}
+
+#[test]
+fn the_clean_run_sent_a_file_read_from_its_outbox() {
+    let reads = clean()
+        .trace
+        .events()
+        .iter()
+        .filter(|e| matches!(&e.event, Event::FileRead { path, .. } if path.contains("/outbox/")))
+        .count();
+    assert!(reads >= 1, "the host read the file it sent");
+    assert!(clean().ledger.received().any(|s| s.files == ["hb.txt"]));
+}
+
+#[test]
+fn a_file_sent_that_was_not_read_from_the_rows_outbox_breaks_confinement() {
+    let mut outcome = doctored();
+    let send = outcome
+        .ledger
+        .channel
+        .iter_mut()
+        .find(|s| !s.files.is_empty())
+        .unwrap();
+    send.files = vec!["../../central.db".into()];
+    assert_eq!(fired(&outcome), vec![Property::Confinement]);
+}
+
+#[test]
+fn a_non_admins_command_reaching_the_provider_breaks_confinement() {
+    let mut outcome = doctored();
+    let reached = Event::TurnStarted {
+        prompt: "/cost m4".into(),
+        prompt_chars: 8,
+        resumed: true,
+    };
+    outcome.trace = with_event_in(&outcome, 4, Actor::Provider, reached);
+    assert_eq!(fired(&outcome), vec![Property::Confinement]);
+}
+
+#[test]
+fn a_provider_session_reset_without_an_admins_clear_breaks_confinement() {
+    // Chat 1 (m1, m3, and m4: a /cost refused to a non-admin) had a live provider session; a
+    // later turn of the same agent-runner started afresh.
+    let mut outcome = doctored();
+    let heard = Event::ProviderResult {
+        text: Some("x".into()),
+    };
+    let reset = Event::TurnStarted {
+        prompt: "<message>later</message>".into(),
+        prompt_chars: 24,
+        resumed: false,
+    };
+    outcome.trace = with_event_in(&outcome, 1, Actor::Provider, heard);
+    outcome.trace = with_event_in(&outcome, 1, Actor::Provider, reset.clone());
+    assert_eq!(fired(&outcome), vec![Property::Confinement]);
+    // The same reset in chat 0, where the admin's /clear came in, is the /clear's.
+    let mut admin = doctored();
+    let resumed_turns = |o: &RunOutcome| {
+        let session = o.ledger.sent[5].session_id.clone();
+        o.trace
+            .events()
+            .iter()
+            .filter(|e| e.session == session)
+            .any(|e| matches!(e.event, Event::TurnStarted { resumed: false, .. }))
+    };
+    assert!(resumed_turns(&admin), "the /clear reset chat 0's session");
+    admin.trace = with_event_in(&admin, 5, Actor::Provider, reset);
+    assert!(fired(&admin).contains(&Property::Confinement));
+}
+
+// ---- §9.14 head of line -----------------------------------------------------------------------
+
+#[test]
+fn a_row_refused_for_good_but_recorded_delivered_breaks_head_of_line() {
+    // A host that records a row delivered although the platform refused it for good.
+    let mut outcome = doctored();
+    let row = first_received_row(&outcome);
+    let mut trace = Trace::new(TraceMode::Full);
+    for e in outcome.trace.events() {
+        let event = match &e.event {
+            Event::SendFinished {
+                row: sent,
+                host_alive,
+                reached,
+                ..
+            } if *sent == row => Event::SendFinished {
+                row: row.clone(),
+                result: SendResult::Permanent {
+                    error: "blocked".into(),
+                },
+                host_alive: *host_alive,
+                reached: *reached,
+            },
+            other => other.clone(),
+        };
+        trace.record(e.at_ms, e.actor, e.session.as_deref(), event);
+    }
+    outcome.trace = trace;
+    assert_eq!(fired(&outcome), vec![Property::HeadOfLine]);
+}
+
+#[test]
+fn passes_failing_in_a_row_after_faults_stopped_break_head_of_line() {
+    let mut outcome = doctored();
+    let failed = || Event::PassFailed {
+        error: "a row that fails every time".into(),
+    };
+    outcome.trace = with_event_in(&outcome, 0, Actor::DeliveryFast, failed());
+    assert_eq!(fired(&outcome), vec![]);
+    outcome.trace = with_event_in(&outcome, 0, Actor::DeliveryFast, failed());
+    assert_eq!(fired(&outcome), vec![Property::HeadOfLine]);
 }

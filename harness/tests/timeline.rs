@@ -60,6 +60,7 @@ fn a_violation_is_named_with_the_charts_names_and_its_evidence_highlighted() {
     let verdict = Verdict {
         checks: Default::default(),
         unjudged: Default::default(),
+        skipped: Default::default(),
         violations: vec![Violation {
             property: Property::NoDuplicate,
             detail: format!(

@@ -8,7 +8,7 @@
 //! process's ids.
 
 use crate::clock::SimClock;
-use crate::fs::{Side, SimFs};
+use crate::fs::{FileAccess, Side, SimFs};
 use crate::rng::SimRng;
 use clawsim_core::{Env, Millis};
 use std::cell::RefCell;
@@ -51,6 +51,16 @@ impl SimEnv {
     pub fn side(&self) -> Side {
         self.side
     }
+
+    /// Tells SimFs this process read or wrote the plain file `path` (§9.13 is judged from it).
+    fn note(&self, path: &Path, written: bool) {
+        self.fs.note_file_access(FileAccess {
+            side: self.side,
+            process: self.process.clone(),
+            path: path.display().to_string(),
+            written,
+        });
+    }
 }
 
 impl Env for SimEnv {
@@ -82,11 +92,15 @@ impl Env for SimEnv {
     }
 
     fn read_file(&self, path: &Path) -> io::Result<Vec<u8>> {
-        self.fs.read_file(self.side, path)
+        let data = self.fs.read_file(self.side, path)?;
+        self.note(path, false);
+        Ok(data)
     }
 
     fn write_file(&self, path: &Path, data: &[u8]) -> io::Result<()> {
-        self.fs.write_file(self.side, path, data)
+        self.fs.write_file(self.side, path, data)?;
+        self.note(path, true);
+        Ok(())
     }
 
     fn exists(&self, path: &Path) -> bool {

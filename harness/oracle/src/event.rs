@@ -42,6 +42,8 @@ pub enum Actor {
     Faults,
     /// The test driving a real-Docker world.
     Test,
+    /// The files as the VFS saw them: plain files a process read or wrote.
+    Files,
 }
 
 impl Actor {
@@ -61,6 +63,7 @@ impl Actor {
             Actor::Provider => "provider",
             Actor::Faults => "faults",
             Actor::Test => "test",
+            Actor::Files => "files",
         }
     }
 
@@ -270,6 +273,20 @@ pub enum Event {
     /// An armed power cut fired in the middle of a disk operation of step `struck_in`: the
     /// machine and every process on it went down.
     PowerCutFired { struck_in: Option<u64> },
+
+    // ---- the files ------------------------------------------------------------------------
+    /// A process of `side` read the plain file (not a database) `path`. The event's session is
+    /// the one the reading step served: the session a delivery pass delivered, the session
+    /// whose container read.
+    FileRead {
+        side: crate::fault::FaultSide,
+        path: String,
+    },
+    /// A process of `side` wrote the plain file `path` (the event's session as for a read).
+    FileWritten {
+        side: crate::fault::FaultSide,
+        path: String,
+    },
 }
 
 impl Event {
@@ -394,7 +411,16 @@ impl fmt::Display for Event {
                 "power cut in the middle of a disk operation{}",
                 InStep(*struck_in)
             ),
+            Event::FileRead { side, path } => write!(f, "{} read {path}", side_name(*side)),
+            Event::FileWritten { side, path } => write!(f, "{} wrote {path}", side_name(*side)),
         }
+    }
+}
+
+fn side_name(side: crate::fault::FaultSide) -> &'static str {
+    match side {
+        crate::fault::FaultSide::Host => "host",
+        crate::fault::FaultSide::Container => "container",
     }
 }
 

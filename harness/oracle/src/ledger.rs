@@ -32,6 +32,14 @@ pub struct SentMessage {
     pub session_id: Option<String>,
     pub message_id: Option<String>,
     pub seq: Option<i64>,
+    /// Who sent it (its `senderId`), as the user's client stamped it: who may run an admin
+    /// command (§9.13).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_id: Option<String>,
+    /// The conversation it was sent in (channel, platform id, thread), as the platform knows
+    /// it: where its replies belong (§9.11, §9.12).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<Route>,
 }
 
 /// How one channel send ended, as the channel saw it.

@@ -24,6 +24,18 @@ pub struct Observed {
     pub sweep_reports: bool,
     /// Integrity of every DB right after each crash and restart, not only at the end (§9.9).
     pub crash_integrity: bool,
+    /// What crossed the provider boundary inside each container: every prompt and follow-up
+    /// the agent-runner gave the provider, and what the provider returned (§9.11, §9.13).
+    #[serde(default = "observed")]
+    pub provider_boundary: bool,
+    /// Every plain file (not a database) each side read or wrote, as the VFS saw it (§9.13).
+    #[serde(default = "observed")]
+    pub file_accesses: bool,
+}
+
+/// A kind of evidence an older record does not mention was observed.
+fn observed() -> bool {
+    true
 }
 
 impl Observed {
@@ -34,6 +46,8 @@ impl Observed {
         runner_polls: true,
         sweep_reports: true,
         crash_integrity: true,
+        provider_boundary: true,
+        file_accesses: true,
     };
 
     /// True when nothing is missing.

@@ -268,6 +268,18 @@ pub(crate) struct Shared {
     /// of the lock, not two.
     hooks: Mutex<Arc<Hooks>>,
     vfs: Mutex<BTreeMap<ProcId, Arc<VfsReg>>>,
+    /// Plain files read or written through an Env since the world last took them.
+    file_log: Mutex<Vec<FileAccess>>,
+}
+
+/// One plain file (not a database: those go through the VFS) read or written through an Env.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileAccess {
+    pub side: Side,
+    /// The process, when it is not its side's main one (`agent-<session>`).
+    pub process: Option<String>,
+    pub path: String,
+    pub written: bool,
 }
 
 impl Shared {
@@ -396,6 +408,7 @@ impl SimFs {
                 world_id: NEXT_WORLD_ID.fetch_add(1, Ordering::Relaxed),
                 hooks: Mutex::new(Arc::new(Hooks::standalone())),
                 vfs: Mutex::new(BTreeMap::new()),
+                file_log: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -558,6 +571,26 @@ impl SimFs {
     /// to the actor that did the IO).
     pub fn take_io_delay_ms(&self, side: Side) -> i64 {
         self.with_state(|s| s.take_io_delay_ms(side))
+    }
+
+    /// Notes that a process read or wrote a plain file through its Env.
+    pub fn note_file_access(&self, access: FileAccess) {
+        let mut log = self
+            .shared
+            .file_log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        log.push(access);
+    }
+
+    /// The plain-file accesses noted since the last call, oldest first.
+    pub fn take_file_accesses(&self) -> Vec<FileAccess> {
+        let mut log = self
+            .shared
+            .file_log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut *log)
     }
 
     /// Every counter by name: operations, bytes written, crash outcomes, faults injected and

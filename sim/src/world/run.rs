@@ -9,7 +9,9 @@ use super::integrity;
 use super::outcome::RunOutcome;
 use super::state::World;
 use crate::ledger::SentMessage;
+use crate::workload::SIM_CHANNEL;
 use clawsim_core::host::SessionMode;
+use clawsim_core::model::Route;
 use clawsim_oracle::event::{Actor, Event as TypedEvent};
 
 /// More events than this at one simulated instant is a livelock (time stopped moving).
@@ -107,6 +109,12 @@ impl World {
                 session_id: None,
                 message_id: None,
                 seq: None,
+                sender_id: Some(message.sender_id.clone()),
+                conversation: Some(Route {
+                    channel_type: Some(SIM_CHANNEL.to_string()),
+                    platform_id: Some(self.config.workload.chats[message.chat].platform_id.clone()),
+                    thread_id: message.thread_id.clone(),
+                }),
             });
             self.schedule(at_ms, Event::Arrival { index });
         }

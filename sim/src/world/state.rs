@@ -20,6 +20,7 @@ use crate::rng::SimRng;
 use crate::scheduler::Scheduler;
 use crate::tape::{ChoiceSource, ChoiceTape, SeededChoices};
 use clawsim_oracle::event::{Actor, Event as TypedEvent};
+use clawsim_oracle::fault::FaultSide;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -106,9 +107,30 @@ impl World {
         self.schedule(at_ms, event);
     }
 
-    /// Records one typed event in the trace, now, and counts it for its actor.
+    /// Records one typed event in the trace, now, and counts it for its actor; first the plain
+    /// files the step read or wrote, as SimFs saw them.
     pub(super) fn record(&mut self, actor: Actor, session: Option<&str>, event: TypedEvent) {
         let now = self.now_ms();
+        for access in self.fs.take_file_accesses() {
+            // A container process is named after its session; the host's main process reads
+            // for the session its step served.
+            let of_process = access
+                .process
+                .as_deref()
+                .and_then(|p| p.strip_prefix("agent-"));
+            let side = match access.side {
+                Side::Host => FaultSide::Host,
+                Side::Container => FaultSide::Container,
+            };
+            let path = access.path;
+            let fact = if access.written {
+                TypedEvent::FileWritten { side, path }
+            } else {
+                TypedEvent::FileRead { side, path }
+            };
+            self.record
+                .event(now, Actor::Files, of_process.or(session), fact);
+        }
         self.record.event(now, actor, session, event);
     }
 

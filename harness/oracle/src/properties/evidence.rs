@@ -10,12 +10,14 @@
 use super::RunRecord;
 use crate::event::{Event, FaultEffect};
 use crate::fault::{Fault, FaultSide};
-use crate::ledger::{ChannelSend, FaultRecord, Ledger, MaybeDurableRecord};
+use crate::ledger::{
+    ChannelSend, FaultRecord, Ledger, MaybeDurableRecord, SendOutcome, SentMessage,
+};
 use crate::time::{is_due, parse_instant};
 use crate::trace::TraceEvent;
 use clawsim_core::config::HostConfig;
 use clawsim_core::inspect::SessionSnapshot;
-use clawsim_core::model::{parse_content, text_of};
+use clawsim_core::model::{kind, parse_content, text_of, OutboundRow, Route, AGENT_CHANNEL};
 use clawsim_core::runner::mock::{Directive, MockScript};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -48,6 +50,59 @@ pub struct Evidence<'a> {
     pub routed_steps: BTreeMap<usize, u64>,
     /// The trace step of each completed send, by row id and time.
     pub send_steps: BTreeMap<(String, i64), u64>,
+    /// What each session's agent-runner gave the provider, in order.
+    pub inputs: BTreeMap<String, Vec<ProviderInput>>,
+    /// Every plain file a process read or wrote, in order.
+    pub file_accesses: Vec<FileAccess>,
+    /// Every text reply the run produced for a platform, by outbound row id: what the channel
+    /// got (any outcome), and rows still in outbound.db it never got.
+    pub replies: BTreeMap<String, Reply>,
+}
+
+/// One input the agent-runner gave the provider: a turn's prompt or a follow-up.
+#[derive(Debug, Clone)]
+pub struct ProviderInput {
+    pub at_ms: i64,
+    pub step: u64,
+    /// Its first [`crate::event::PROMPT_CHARS_KEPT`] characters.
+    pub text: String,
+    /// Its whole length, in characters.
+    pub chars: usize,
+    /// `Some(resumed)` for a turn's prompt, `None` for a follow-up pushed into a turn.
+    pub started: Option<bool>,
+    /// The tools the provider called after this input, before the next one.
+    pub tools: Vec<String>,
+}
+
+impl ProviderInput {
+    /// True when the record keeps all of it.
+    pub fn whole(&self) -> bool {
+        self.chars <= crate::event::PROMPT_CHARS_KEPT
+    }
+}
+
+/// One plain file a process read or wrote.
+#[derive(Debug, Clone)]
+pub struct FileAccess {
+    pub at_ms: i64,
+    pub step: u64,
+    /// The session the step served.
+    pub session: String,
+    pub side: FaultSide,
+    pub path: String,
+    pub written: bool,
+}
+
+/// One reply meant for a platform: its text and the conversation it went to.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub message_out_id: String,
+    pub session_id: String,
+    pub text: String,
+    /// Where the channel was asked to send it (the row's own route, when never sent).
+    pub route: Route,
+    /// When the platform first received it, if it did.
+    pub received_at_ms: Option<i64>,
 }
 
 /// One default answer (`Mock response to: …`) and where it was seen.
@@ -85,8 +140,12 @@ impl<'a> Evidence<'a> {
             liveness: BTreeMap::new(),
             routed_steps: BTreeMap::new(),
             send_steps: BTreeMap::new(),
+            inputs: BTreeMap::new(),
+            file_accesses: Vec::new(),
+            replies: BTreeMap::new(),
         };
         evidence.index_answers();
+        evidence.index_replies();
         evidence.index_events(outcome.events);
         evidence
     }
@@ -126,11 +185,88 @@ impl<'a> Evidence<'a> {
         }
     }
 
+    fn index_replies(&mut self) {
+        for send in &self.ledger.channel {
+            let reply = self
+                .replies
+                .entry(send.message_out_id.clone())
+                .or_insert_with(|| Reply {
+                    message_out_id: send.message_out_id.clone(),
+                    session_id: send.session_id.clone(),
+                    text: text_of_content(&send.content),
+                    route: send.route.clone(),
+                    received_at_ms: None,
+                });
+            if send.outcome == SendOutcome::Received && reply.received_at_ms.is_none() {
+                reply.received_at_ms = Some(send.at_ms);
+            }
+        }
+        for (session_id, snapshot) in &self.snapshots {
+            let to_platform = |row: &&OutboundRow| {
+                row.kind != kind::SYSTEM && row.route.channel_type.as_deref() != Some(AGENT_CHANNEL)
+            };
+            for row in snapshot.outbound.iter().filter(to_platform) {
+                self.replies.entry(row.id.clone()).or_insert_with(|| Reply {
+                    message_out_id: row.id.clone(),
+                    session_id: session_id.to_string(),
+                    text: text_of_content(&row.content_json()),
+                    route: row.route.clone(),
+                    received_at_ms: None,
+                });
+            }
+        }
+    }
+
+    /// Records what crossed the provider boundary and the files.
+    fn index_boundary(&mut self, recorded: &TraceEvent) {
+        let session = recorded.session.clone().unwrap_or_default();
+        let input = |text: &str, chars: usize, started: Option<bool>| ProviderInput {
+            at_ms: recorded.at_ms,
+            step: recorded.step,
+            text: text.to_string(),
+            chars,
+            started,
+            tools: Vec::new(),
+        };
+        let access = |side: FaultSide, path: &str, written: bool| FileAccess {
+            at_ms: recorded.at_ms,
+            step: recorded.step,
+            session: session.clone(),
+            side,
+            path: path.to_string(),
+            written,
+        };
+        match &recorded.event {
+            Event::TurnStarted {
+                prompt,
+                prompt_chars,
+                resumed,
+            } => {
+                let started = input(prompt, *prompt_chars, Some(*resumed));
+                self.inputs.entry(session).or_default().push(started);
+            }
+            Event::TurnPushed { text } => {
+                let pushed = input(text, text.chars().count(), None);
+                self.inputs.entry(session).or_default().push(pushed);
+            }
+            Event::ToolCalled { name, .. } => {
+                let last = self.inputs.get_mut(&session).and_then(|i| i.last_mut());
+                if let Some(last) = last {
+                    last.tools.push(name.clone());
+                }
+            }
+            Event::FileRead { side, path } => self.file_accesses.push(access(*side, path, false)),
+            Event::FileWritten { side, path } => self.file_accesses.push(access(*side, path, true)),
+            _ => {}
+        }
+    }
+
     fn index_events(&mut self, events: &[TraceEvent]) {
         let mut running = RunningContainers::default();
         // Rows sent whose `delivered` record failed, not sent again since.
         let mut unrecorded: BTreeMap<String, i64> = BTreeMap::new();
         for recorded in events {
+            self.index_boundary(recorded);
             let session = recorded.session.as_deref().unwrap_or("");
             let at_ms = recorded.at_ms;
             match &recorded.event {
@@ -282,6 +418,36 @@ impl<'a> Evidence<'a> {
         self.script(index).map_or(1, |s| answers_allowed_by(&s))
     }
 
+    /// The workload message whose token is `token`, if any.
+    pub fn sent_with_token(&self, token: &str) -> Option<&'a SentMessage> {
+        self.ledger.sent.iter().find(|s| token_of(&s.text) == token)
+    }
+
+    /// The inputs of `session` that carry `token` as a word.
+    pub fn inputs_with<'e>(
+        &'e self,
+        session: &str,
+        token: &'e str,
+    ) -> impl Iterator<Item = &'e ProviderInput> {
+        self.inputs
+            .get(session)
+            .into_iter()
+            .flatten()
+            .filter(move |input| contains_word(&input.text, token))
+    }
+
+    /// True when some input of `session` is longer than the record keeps.
+    pub fn inputs_cut_short(&self, session: &str) -> bool {
+        self.inputs
+            .get(session)
+            .is_some_and(|inputs| inputs.iter().any(|i| !i.whole()))
+    }
+
+    /// The replies that went (or were to go) to `route`.
+    pub fn replies_to<'e>(&'e self, route: &'e Route) -> impl Iterator<Item = &'e Reply> {
+        self.replies.values().filter(move |r| r.route == *route)
+    }
+
     /// True when a message of `chat` carries a script that may hold a turn up (think, silence,
     /// errors, exits, questions), so the chat's turns need not be prompt.
     pub fn slowed_chat(&self, chat: usize) -> bool {
@@ -317,6 +483,14 @@ pub fn answers_allowed_by(script: &MockScript) -> u32 {
     allowed
 }
 
+/// The text of a row's content (a JSON object or a JSON string holding one).
+pub fn text_of_content(content: &Value) -> String {
+    match content {
+        Value::String(text) => text_of(&parse_content(text)).to_string(),
+        other => text_of(other).to_string(),
+    }
+}
+
 /// A workload text's unique token: its first word of the form `m<digits>` (a command carries it
 /// after the command word: `/cost m4`), else its first word.
 pub fn token_of(text: &str) -> &str {
@@ -344,10 +518,7 @@ pub fn contains_word(text: &str, word: &str) -> bool {
 
 /// What a default answer quotes of its prompt, or `None` for any other content.
 pub fn quoted_prompt(content: &Value) -> Option<String> {
-    let text = match content {
-        Value::String(text) => text_of(&parse_content(text)).to_string(),
-        other => text_of(other).to_string(),
-    };
+    let text = text_of_content(content);
     text.strip_prefix(ANSWER_PREFIX).map(str::to_string)
 }
 

@@ -17,11 +17,15 @@
 //! finished after its host had died (the trace shows that crash), and the loss of rows written
 //! by a transaction whose fsync failed (SimFs records those as maybe durable).
 
+mod answered;
+mod confinement;
 mod delivery;
 mod evidence;
 mod format;
+mod head_of_line;
 pub mod online;
 mod processing;
+mod routing;
 mod storage;
 mod tasks;
 
@@ -87,11 +91,21 @@ pub enum Property {
     Durability,
     /// §9.10: the prompt is well-formed and escaped for any content.
     Formatting,
+    /// §9.11: every message that reaches the agent is answered once in its own conversation,
+    /// or fails with an `Error: …` reply there; a command gets its documented reply.
+    Answered,
+    /// §9.12: each reply reaches the conversation of what it answers.
+    Routing,
+    /// §9.13: no file outside the session's outbox is written, read for delivery or sent; an
+    /// admin command from a non-admin never takes effect.
+    Confinement,
+    /// §9.14: a row that cannot be delivered delays no other row and ends undeliverable.
+    HeadOfLine,
 }
 
 impl Property {
     /// Every property, in §9 order.
-    pub const ALL: [Property; 11] = [
+    pub const ALL: [Property; 15] = [
         Property::NoLoss,
         Property::NoDuplicate,
         Property::NoLostOutput,
@@ -103,6 +117,10 @@ impl Property {
         Property::Retries,
         Property::Durability,
         Property::Formatting,
+        Property::Answered,
+        Property::Routing,
+        Property::Confinement,
+        Property::HeadOfLine,
     ];
 
     /// The property's short name, as summaries and artifacts print it.
@@ -119,6 +137,10 @@ impl Property {
             Property::Retries => "retries",
             Property::Durability => "durability",
             Property::Formatting => "formatting",
+            Property::Answered => "answered",
+            Property::Routing => "routing",
+            Property::Confinement => "confinement",
+            Property::HeadOfLine => "head-of-line",
         }
     }
 
@@ -136,6 +158,10 @@ impl Property {
             Property::Retries => "§9.8",
             Property::Durability => "§9.9",
             Property::Formatting => "§9.10",
+            Property::Answered => "§9.11",
+            Property::Routing => "§9.12",
+            Property::Confinement => "§9.13",
+            Property::HeadOfLine => "§9.14",
         }
     }
 }
@@ -175,6 +201,12 @@ pub struct Verdict {
     /// an entry here was not judged at all; one with both was judged in part.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub unjudged: BTreeMap<Property, Vec<String>>,
+    /// How many times each property met a row, message or send it is about and could not judge
+    /// it (the evidence for that one case is missing: a prompt cut short in the record, a
+    /// conversation the world did not note). Each kind of reason is also named in
+    /// [`Verdict::unjudged`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub skipped: BTreeMap<Property, u64>,
 }
 
 impl Verdict {
@@ -200,12 +232,18 @@ impl Verdict {
         self.checks.get(&property).is_some_and(|n| *n > 0)
     }
 
-    /// Records that a part of `property` was not judged, and why.
+    /// Records that a part of `property` was not judged, and why (each reason once).
     pub(crate) fn not_judged(&mut self, property: Property, why: &str) {
-        self.unjudged
-            .entry(property)
-            .or_default()
-            .push(why.to_string());
+        let reasons = self.unjudged.entry(property).or_default();
+        if !reasons.iter().any(|r| r == why) {
+            reasons.push(why.to_string());
+        }
+    }
+
+    /// Counts one case of `property` that could not be judged, and why.
+    pub(crate) fn skip(&mut self, property: Property, why: &str) {
+        *self.skipped.entry(property).or_default() += 1;
+        self.not_judged(property, why);
     }
 
     /// One line per property: held or failed with its count of checks, and what was not
@@ -226,6 +264,11 @@ impl Verdict {
                 (0, n, _) => format!("held, {n} checks"),
                 (f, n, _) => format!("FAILED, {f} violations in {n} checks"),
             };
+            let judged = match self.skipped.get(&property) {
+                Some(skipped) if judged.is_empty() => format!("{skipped} cases not judged"),
+                Some(skipped) => format!("{judged}, {skipped} cases not judged"),
+                None => judged,
+            };
             let not_judged = unjudged.map(|why| format!("not judged: {}", why.join("; ")));
             let line = [Some(judged).filter(|j| !j.is_empty()), not_judged]
                 .into_iter()
@@ -235,6 +278,12 @@ impl Verdict {
             out.push_str(&format!("{property}: {line}\n"));
         }
         out
+    }
+
+    /// Counts one application of `property` that held by construction of the case (the agent
+    /// chose silence, say), so the count shows the case was met.
+    pub(crate) fn passed(&mut self, property: Property) {
+        *self.checks.entry(property).or_default() += 1;
     }
 
     /// Counts one application of `property`; records a violation when `held` is false.
@@ -316,6 +365,10 @@ pub fn check(outcome: &RunRecord) -> Verdict {
     processing::retries(&evidence, &mut verdict);
     storage::durability(&evidence, &mut verdict);
     format::formatting(&evidence, &mut verdict);
+    answered::answered(&evidence, &mut verdict);
+    routing::routing(&evidence, &mut verdict);
+    confinement::confinement(&evidence, &mut verdict);
+    head_of_line::head_of_line(&evidence, &mut verdict);
     if !outcome.errors.is_empty() {
         // A world that could not run to its end proves nothing about "eventually".
         verdict.check(Property::NoLoss, false, || {
@@ -362,6 +415,8 @@ mod tests {
             runner_polls: false,
             sweep_reports: false,
             crash_integrity: false,
+            provider_boundary: false,
+            file_accesses: false,
         });
         assert!(blind.held());
         assert!(!blind.judged(Property::SingleWriter));
@@ -371,7 +426,9 @@ mod tests {
             [
                 Property::SingleWriter,
                 Property::Retries,
-                Property::Durability
+                Property::Durability,
+                Property::Routing,
+                Property::Confinement,
             ]
         );
         let summary = blind.summary();
@@ -381,5 +438,22 @@ mod tests {
         );
         assert!(summary.contains("§9.9 durability: "), "{summary}");
         assert_eq!(summary.lines().count(), Property::ALL.len());
+    }
+
+    #[test]
+    fn cases_not_judged_are_counted_in_the_summary() {
+        let mut verdict = Verdict::default();
+        verdict.check(Property::Answered, true, || Found::new(String::new()));
+        verdict.skip(Property::Answered, "a prompt cut short");
+        verdict.skip(Property::Answered, "a prompt cut short");
+        assert_eq!(verdict.skipped[&Property::Answered], 2);
+        assert_eq!(verdict.unjudged[&Property::Answered].len(), 1);
+        let summary = verdict.summary();
+        assert!(
+            summary.contains(
+                "§9.11 answered: held, 1 checks, 2 cases not judged; not judged: a prompt cut short"
+            ),
+            "{summary}"
+        );
     }
 }

@@ -13,12 +13,15 @@
 //! least the backoff after its creation; and a container the sweep presumed dead had really
 //! stopped stepping: the trace shows no successful poll of its agent-runner in the stale window.
 
-use super::evidence::Evidence;
+use super::evidence::{contains_word, token_of, Evidence};
 use super::{Found, Property, Verdict};
+use crate::event::Event;
 use crate::fault::FaultSide;
 use crate::time::parse_instant;
+use clawsim_core::inspect::SessionSnapshot;
 use clawsim_core::model::status;
 use clawsim_core::runner::mock::Directive;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// How far a presumed-dead container's last poll may be inside the stale window: one sweep
 /// interval (the host sees an mtime change at its next sweep) plus a mount's stale caches.
@@ -49,6 +52,35 @@ pub fn no_loss(evidence: &Evidence<'_>, verdict: &mut Verdict) {
                 .in_session(session)
             });
         }
+        acks_reach_messages_in(evidence, session, snapshot, verdict);
+    }
+}
+
+/// A terminal ack written long enough before the end has been copied into `messages_in` by a
+/// sweep (PROTOCOL §7 sweep step 1): the outcome the agent-runner gave is the one that stays.
+fn acks_reach_messages_in(
+    evidence: &Evidence<'_>,
+    session: &str,
+    snapshot: &SessionSnapshot,
+    verdict: &mut Verdict,
+) {
+    let lost = evidence.maybe_durable(session, "inbound.db", None);
+    for ack in &snapshot.acks {
+        let terminal = ack.status == status::COMPLETED || ack.status == status::FAILED;
+        if !terminal || !evidence.owed(Some(&ack.status_changed)) {
+            continue;
+        }
+        // A row missing altogether is §9.9's to report.
+        let Some(row) = snapshot.inbound.iter().find(|r| r.id == ack.message_id) else {
+            continue;
+        };
+        verdict.check(Property::NoLoss, row.status == ack.status || lost, || {
+            Found::new(format!(
+                "{} was acked {} at {} but messages_in still says {}",
+                row.id, ack.status, ack.status_changed, row.status
+            ))
+            .in_session(session)
+        });
     }
 }
 
@@ -97,7 +129,14 @@ pub fn retries(evidence: &Evidence<'_>, verdict: &mut Verdict) {
                     row.kind, row.id, row.tries
                 ))
             });
-            if row.tries == 0 || !host_clock_steady {
+            if row.tries == 0 {
+                continue;
+            }
+            if !host_clock_steady {
+                verdict.skip(
+                    Property::Retries,
+                    "a retried row's backoff, when the host's clock was stepped or skewed",
+                );
                 continue;
             }
             let backoff_ms = evidence.host.backoff_base_ms << row.tries.min(20);
@@ -116,7 +155,71 @@ pub fn retries(evidence: &Evidence<'_>, verdict: &mut Verdict) {
             }
         }
     }
+    // The runner judges a retry due by its own clock, the host set it by the host's.
+    if !evidence.clock_faulted(None) {
+        retries_wait_their_backoff(evidence, verdict);
+    } else {
+        verdict.not_judged(
+            Property::Retries,
+            "a retry's wait measured from the record, when a clock was stepped or skewed",
+        );
+    }
     live_agents_never_reset(evidence, verdict);
+}
+
+/// From the record alone, whatever the rows' columns hold: after a sweep retried the claims of
+/// a dead container, no message that container had been given reaches the provider again
+/// before the shortest backoff (one try: `backoff_base · 2`) has passed.
+fn retries_wait_their_backoff(evidence: &Evidence<'_>, verdict: &mut Verdict) {
+    if !evidence.ledger.observed.provider_boundary || !evidence.ledger.observed.sweep_reports {
+        verdict.not_judged(
+            Property::Retries,
+            "a retry's wait measured from the record: needs the sweeps' reports and the \
+             provider boundary",
+        );
+        return;
+    }
+    let backoff_ms = evidence.host.backoff_base_ms << 1;
+    let tokens: Vec<&str> = evidence
+        .ledger
+        .sent
+        .iter()
+        .map(|s| token_of(&s.text))
+        .collect();
+    // Per session: the tokens its current container was given, and retries waiting.
+    let mut given: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut waiting: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+    for recorded in evidence.outcome.events {
+        let session = recorded.session.as_deref().unwrap_or("");
+        match &recorded.event {
+            Event::RunnerStarted => {
+                given.remove(session);
+            }
+            Event::Swept { facts } if facts.retried > 0 => {
+                for token in given.remove(session).unwrap_or_default() {
+                    waiting.insert((session, token), recorded.at_ms);
+                }
+            }
+            Event::TurnStarted { prompt: input, .. } | Event::TurnPushed { text: input } => {
+                for token in tokens.iter().filter(|t| contains_word(input, t)) {
+                    if let Some(retried_ms) = waiting.remove(&(session, *token)) {
+                        let waited_ms = recorded.at_ms - retried_ms;
+                        verdict.check(Property::Retries, waited_ms >= backoff_ms, || {
+                            Found::new(format!(
+                                "{token} was retried at {retried_ms} and given to the agent \
+                                 again {waited_ms} ms later; the shortest backoff is \
+                                 {backoff_ms} ms"
+                            ))
+                            .in_session(session)
+                            .at(recorded.at_ms)
+                        });
+                    }
+                    given.entry(session).or_default().insert(token);
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// A sweep that presumed a container dead must not have seen it poll within the stale window.

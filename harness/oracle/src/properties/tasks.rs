@@ -28,6 +28,12 @@ pub fn time(evidence: &Evidence<'_>, verdict: &mut Verdict) {
                 occurrences_not_early(evidence, session, &rows, verdict);
             }
         }
+    } else {
+        verdict.not_judged(
+            Property::Time,
+            "tasks answered early, when the container's clock (the one answers are stamped \
+             with) was stepped or skewed",
+        );
     }
     if !evidence.any_fault() {
         healthy_sessions_are_prompt(evidence, verdict);
@@ -71,6 +77,10 @@ fn occurrences_not_early(
 ) {
     // A retried occurrence's process_after is its backoff, later than its first answer.
     if rows.iter().any(|r| r.tries > 0) {
+        verdict.skip(
+            Property::Time,
+            "a series with a retried occurrence (its process_after moved to the backoff)",
+        );
         return;
     }
     let token = prompt_token(rows[0]);
