@@ -15,7 +15,7 @@
 //! folder (not only `cargo run` inside the repository).
 
 use crate::build_id;
-use crate::case::{Case, WorkloadKind};
+use crate::case::Case;
 use crate::cli::{absolute, shell_command, this_exe};
 use crate::properties::Property;
 use crate::seeds::{run_case, SeedResult};
@@ -124,19 +124,12 @@ pub fn seed_replay_command(result: &SeedResult) -> String {
         "--profile".into(),
         result.profile.name().into(),
         "--workload".into(),
-        workload_name(result.workload).into(),
+        result.workload.name().into(),
     ];
     if !result.design.is_v2() {
         words.extend(["--design".into(), result.design.name.to_string()]);
     }
     shell_command(&words)
-}
-
-fn workload_name(kind: WorkloadKind) -> &'static str {
-    match kind {
-        WorkloadKind::Default => "default",
-        WorkloadKind::Mixed => "mixed",
-    }
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, String> {

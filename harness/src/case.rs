@@ -31,6 +31,16 @@ pub enum WorkloadKind {
     Mixed,
 }
 
+impl WorkloadKind {
+    /// The name `--workload` takes (`default`, `mixed`).
+    pub fn name(self) -> &'static str {
+        match self {
+            WorkloadKind::Default => "default",
+            WorkloadKind::Mixed => "mixed",
+        }
+    }
+}
+
 /// One run, as data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Case {
@@ -224,6 +234,15 @@ fn parse_offset_ms(text: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_workload_s_name_is_the_one_the_command_line_takes() {
+        use clap::ValueEnum;
+        for kind in WorkloadKind::value_variants() {
+            let value = kind.to_possible_value().unwrap();
+            assert_eq!(kind.name(), value.get_name());
+        }
+    }
 
     #[test]
     fn a_seed_draws_the_same_mixed_case_every_time() {

@@ -397,7 +397,7 @@ fn run_info(
         seed_count: plan.count,
         time_budget_seconds: time_budget.map(|t| t.as_secs_f64()),
         shard: format!("{index}/{count}"),
-        workload: workload_name(args.workload),
+        workload: args.workload.name().to_string(),
         design: args.design.name.to_string(),
         profiles: plan.profiles.iter().map(|p| p.name().to_string()).collect(),
         jobs,
@@ -520,12 +520,4 @@ mod tests {
         assert_eq!(parse_profiles("bind,power-loss").unwrap().len(), 2);
         assert!(parse_profiles("nfs").is_err());
     }
-}
-
-/// The workload's name as the command line spells it (`default`, `mixed`).
-fn workload_name(kind: WorkloadKind) -> String {
-    use clap::ValueEnum;
-    kind.to_possible_value()
-        .map(|value| value.get_name().to_string())
-        .unwrap_or_default()
 }

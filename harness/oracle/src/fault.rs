@@ -14,6 +14,16 @@ pub enum FaultSide {
     Container,
 }
 
+impl FaultSide {
+    /// The side in words: `host` or `container`.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultSide::Host => "host",
+            FaultSide::Container => "container",
+        }
+    }
+}
+
 /// One thing that goes wrong.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]

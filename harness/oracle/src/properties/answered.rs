@@ -18,7 +18,9 @@
 //!   <command> requires admin access.` each; a filtered command: `completed` and nothing quoting
 //!   it. None of the three is answered by the provider.
 
-use super::evidence::{contains_word, token_of, Evidence, ProviderInput, ANSWER_PREFIX};
+use super::evidence::{
+    contains_word, conversation_name, token_of, Evidence, ProviderInput, ANSWER_PREFIX,
+};
 use super::{Found, Property, Verdict};
 use crate::ledger::SentMessage;
 use clawsim_core::model::{status, Route};
@@ -246,8 +248,9 @@ fn documented_replies(
         let lost = evidence.maybe_durable(&session, "outbound.db", None);
         verdict.check(Property::Answered, found == count || lost, || {
             Found::new(format!(
-                "{count} commands of conversation {conversation:?} are owed {text:?}, which it got \
-                 {found} times"
+                "{count} commands of conversation {} are owed {text:?}, which it got \
+                 {found} times",
+                conversation_name(&conversation)
             ))
             .in_session(&session)
         });
@@ -348,8 +351,9 @@ fn prompted(
         answers >= 1 || lost || told_of_failure,
         || {
             found(format!(
-            "{token} ended completed but no answer to it reached its conversation {conversation:?}"
-        ))
+                "{token} ended completed but no answer to it reached its conversation {}",
+                conversation_name(conversation)
+            ))
         },
     );
     verdict.check(Property::Answered, answers <= allowed, || {

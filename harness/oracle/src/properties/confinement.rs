@@ -92,8 +92,9 @@ fn accesses_stay_in_the_outbox(evidence: &Evidence<'_>, verdict: &mut Verdict) {
 fn escaped(access: &FileAccess) -> Found {
     let what = if access.written { "wrote" } else { "read" };
     Found::new(format!(
-        "the {:?} side {what} {} outside the session's outbox/<id>/",
-        access.side, access.path
+        "the {} side {what} {} outside the session's outbox/<id>/",
+        access.side.name(),
+        access.path
     ))
     .in_session(&access.session)
     .at(access.at_ms)

@@ -16,7 +16,7 @@
 //! one recorded as delivered to a channel was really received by it; one recorded undeliverable
 //! says why.
 
-use super::evidence::Evidence;
+use super::evidence::{seq_name, Evidence};
 use super::{Found, Property, Verdict};
 use clawsim_core::model::{kind, status, AGENT_CHANNEL};
 use serde_json::Value;
@@ -41,11 +41,12 @@ pub fn no_duplicate(evidence: &Evidence<'_>, verdict: &mut Verdict) {
         let excused = orphans + usize::from(evidence.maybe_durable(session, "inbound.db", None));
         let extra = times.len() - 1;
         verdict.check(Property::NoDuplicate, extra <= excused, || {
-            let at: Vec<i64> = times.iter().map(|(at_ms, _)| *at_ms).collect();
+            let at: Vec<String> = times.iter().map(|(at_ms, _)| at_ms.to_string()).collect();
             Found::new(format!(
-                "{id} reached the channel {} times (at {at:?}); {orphans} of its sends were never \
+                "{id} reached the channel {} times (at {} ms); {orphans} of its sends were never \
                  recorded because their host died",
-                times.len()
+                times.len(),
+                at.join(", ")
             ))
             .in_session(session)
             .at(times[extra.min(orphans + 1)].0)
@@ -102,7 +103,7 @@ pub fn no_lost_output(evidence: &Evidence<'_>, verdict: &mut Verdict) {
             .map(|d| (d.message_out_id.as_str(), d))
             .collect();
         for row in &snapshot.outbound {
-            let name = || format!("messages_out {} (seq {:?})", row.id, row.seq);
+            let name = || format!("messages_out {} (seq {})", row.id, seq_name(row.seq));
             let found = |detail: String| Found::new(detail).in_session(session);
             let Some(record) = records.get(row.id.as_str()) else {
                 // Its own timestamp counts as its "after" when it has none: a row written in

@@ -615,6 +615,24 @@ fn covers(record: &MaybeDurableRecord, written_ms: Option<i64>) -> bool {
     }
 }
 
+/// A conversation in words for a violation's text: `channel:platform` and its thread, if any.
+pub fn conversation_name(route: &Route) -> String {
+    let place = format!(
+        "{}:{}",
+        route.channel_type.as_deref().unwrap_or("?"),
+        route.platform_id.as_deref().unwrap_or("?")
+    );
+    match &route.thread_id {
+        Some(thread) => format!("{place} thread {thread}"),
+        None => place,
+    }
+}
+
+/// A sequence number in words (`none` for a row without one).
+pub fn seq_name(seq: Option<i64>) -> String {
+    seq.map_or_else(|| "none".to_string(), |n| n.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

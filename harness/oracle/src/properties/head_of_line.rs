@@ -77,9 +77,9 @@ fn undeliverable_rows_end_recorded(evidence: &Evidence<'_>, verdict: &mut Verdic
                 format!("its {} sends all failed", of_row.transient)
             };
             Found::new(format!(
-                "{row} cannot be delivered ({why}) but is recorded {:?}, not undeliverable with \
+                "{row} cannot be delivered ({why}) but is recorded {}, not undeliverable with \
                  its reason",
-                record.map(|d| d.status.as_str())
+                record.map_or("nowhere", |d| d.status.as_str())
             ))
             .in_session(&session)
         });

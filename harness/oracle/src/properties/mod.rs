@@ -372,7 +372,10 @@ pub fn check(outcome: &RunRecord) -> Verdict {
     if !outcome.errors.is_empty() {
         // A world that could not run to its end proves nothing about "eventually".
         verdict.check(Property::NoLoss, false, || {
-            Found::new(format!("the run did not finish: {:?}", outcome.errors))
+            Found::new(format!(
+                "the run did not finish: {}",
+                outcome.errors.join("; ")
+            ))
         });
     }
     verdict

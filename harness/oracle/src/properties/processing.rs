@@ -13,7 +13,7 @@
 //! least the backoff after its creation; and a container the sweep presumed dead had really
 //! stopped stepping: the trace shows no successful poll of its agent-runner in the stale window.
 
-use super::evidence::{contains_word, token_of, Evidence};
+use super::evidence::{contains_word, seq_name, token_of, Evidence};
 use super::{Found, Property, Verdict};
 use crate::event::Event;
 use crate::fault::FaultSide;
@@ -46,8 +46,12 @@ pub fn no_loss(evidence: &Evidence<'_>, verdict: &mut Verdict) {
             let done = snapshot.outcome_of(&row.id).is_some();
             verdict.check(Property::NoLoss, waiting || done, || {
                 Found::new(format!(
-                    "{} row {} (seq {:?}) is still {} after the quiet period (tries {})",
-                    row.kind, row.id, row.seq, row.status, row.tries
+                    "{} row {} (seq {}) is still {} after the quiet period (tries {})",
+                    row.kind,
+                    row.id,
+                    seq_name(row.seq),
+                    row.status,
+                    row.tries
                 ))
                 .in_session(session)
             });
@@ -95,8 +99,9 @@ pub fn one_answer(evidence: &Evidence<'_>, verdict: &mut Verdict) {
             .collect();
         verdict.check(Property::OneAnswer, answers.len() as u32 <= allowed, || {
             Found::new(format!(
-                "{token} was answered {} times ({answers:?}); its script allows {allowed}",
-                answers.len()
+                "{token} was answered {} times ({}); its script allows {allowed}",
+                answers.len(),
+                answers.join(", ")
             ))
             .in_session(sent.session_id.as_deref().unwrap_or(""))
         });

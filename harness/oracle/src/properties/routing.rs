@@ -10,7 +10,9 @@
 //!   that text must land in the asking session's `inbound.db`, and in no other session (an
 //!   answer to that answer, quoting it one level deeper, is the asker's own reply).
 
-use super::evidence::{contains_word, text_of_content, token_of, Evidence, ANSWER_PREFIX};
+use super::evidence::{
+    contains_word, conversation_name, text_of_content, token_of, Evidence, ANSWER_PREFIX,
+};
 use super::{Found, Property, Verdict};
 use crate::event::Event;
 use clawsim_core::model::{kind, Route};
@@ -109,8 +111,10 @@ fn replies_reach_their_conversation(
         for (token, route) in owners.iter().filter(|(t, _)| contains_word(quoted, t)) {
             verdict.check(Property::Routing, reply.route == *route, || {
                 Found::new(format!(
-                    "{} answers {token} of conversation {route:?} but went to {:?}",
-                    reply.message_out_id, reply.route
+                    "{} answers {token} of conversation {} but went to {}",
+                    reply.message_out_id,
+                    conversation_name(route),
+                    conversation_name(&reply.route)
                 ))
                 .in_session(&reply.session_id)
                 .at(reply.received_at_ms.unwrap_or_default())
