@@ -115,6 +115,35 @@ enum Response {
     Fails,
 }
 
+/// How many replies the other messages of `conversation` may send with the words one of
+/// `responses` answers with.
+fn same_words_elsewhere(
+    evidence: &Evidence<'_>,
+    sent: &SentMessage,
+    conversation: &Route,
+    responses: &[Response],
+) -> usize {
+    let words: Vec<&String> = responses
+        .iter()
+        .filter_map(|r| match r {
+            Response::Answer(text, _) => Some(text),
+            _ => None,
+        })
+        .collect();
+    evidence
+        .ledger
+        .sent
+        .iter()
+        .filter(|other| {
+            other.index != sent.index && other.conversation.as_ref() == Some(conversation)
+        })
+        .map(|other| match response_to(&other.text) {
+            Response::Answer(text, times) if words.contains(&&text) => times as usize,
+            _ => 0,
+        })
+        .sum()
+}
+
 /// The mock provider's response to `input`, read from its script.
 fn response_to(input: &str) -> Response {
     let script = MockScript::from_input(input).unwrap_or_default();
@@ -338,6 +367,9 @@ fn prompted(
             );
         }
     }
+    // Replies carry no reference to the message they answer: another message of the same
+    // conversation scripted to say the same words owns some of the matching replies.
+    allowed += same_words_elsewhere(evidence, sent, conversation, &responses);
     let lost = evidence.maybe_durable(session, "outbound.db", None);
     // A turn that failed and told its conversation, then lost its `failed` ack with its
     // container: the next container finds the `Error: …` reply and acks it completed (the
