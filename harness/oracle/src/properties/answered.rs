@@ -422,6 +422,17 @@ fn answered_by_quote(
         );
         return;
     }
+    if script_writes_output(&sent.text) {
+        // As with a recorded provider boundary: a turn that already wrote output may be acked
+        // completed by PROTOCOL §5's output-sent protection when its container dies before it
+        // answers. Without that boundary the record cannot say whether the turn got that far.
+        verdict.skip(
+            Property::Answered,
+            "a message whose script writes output before its answer, when the provider \
+             boundary is not recorded",
+        );
+        return;
+    }
     let answers = evidence
         .replies_to(conversation)
         .filter(|r| {
@@ -438,9 +449,29 @@ fn answered_by_quote(
     });
 }
 
+/// Whether the script `text` carries calls a tool that writes output.
+fn script_writes_output(text: &str) -> bool {
+    MockScript::from_input(text).is_some_and(|script| {
+        script.directives.iter().any(|directive| {
+            matches!(directive, Directive::Tool { name, .. }
+                if !TOOLS_WITHOUT_OUTPUT.contains(&name.as_str()))
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_script_writes_output_when_it_calls_a_tool_other_than_list_tasks() {
+        assert!(script_writes_output(
+            r#"m1 @mock tool schedule_task {"prompt":"k1"}"#
+        ));
+        assert!(!script_writes_output("m0 hello"));
+        assert!(!script_writes_output("m2 @mock tool list_tasks {}"));
+        assert!(!script_writes_output("m3 @mock say done"));
+    }
 
     fn sent(text: &str, sender: &str) -> SentMessage {
         SentMessage {
