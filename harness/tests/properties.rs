@@ -102,6 +102,15 @@ fn doctored() -> RunOutcome {
     clean().clone()
 }
 
+/// The `messages_in` row of the run's one-shot task.
+fn one_shot_task(outcome: &mut RunOutcome) -> &mut InboundRow {
+    snapshot_mut(outcome, |s| has_task(s) && !recurring(s))
+        .inbound
+        .iter_mut()
+        .find(|r| r.kind == kind::TASK)
+        .expect("a one-shot task row")
+}
+
 fn snapshot_mut(
     outcome: &mut RunOutcome,
     with: impl Fn(&SessionSnapshot) -> bool,
@@ -195,12 +204,7 @@ fn a_terminal_ack_never_copied_into_messages_in_is_lost() {
     // A sweep that never copies the agent-runner's outcome: the k2 task was acked completed
     // long before the end, and messages_in says failed.
     let mut outcome = doctored();
-    let snapshot = snapshot_mut(&mut outcome, |s| has_task(s) && !recurring(s));
-    let task = snapshot
-        .inbound
-        .iter_mut()
-        .find(|r| r.kind == kind::TASK)
-        .unwrap();
+    let task = one_shot_task(&mut outcome);
     task.status = status::FAILED.into();
     assert_eq!(fired(&outcome), vec![Property::NoLoss]);
 }
@@ -437,12 +441,7 @@ fn an_answer_before_its_message_arrived_is_early() {
 #[test]
 fn a_task_answered_before_its_process_after_is_early() {
     let mut outcome = doctored();
-    let snapshot = snapshot_mut(&mut outcome, |s| has_task(s) && !recurring(s));
-    let task = snapshot
-        .inbound
-        .iter_mut()
-        .find(|r| r.kind == kind::TASK)
-        .unwrap();
+    let task = one_shot_task(&mut outcome);
     task.process_after = Some(format_instant(
         clean().ledger.final_state.at_ms + 86_400_000,
     ));

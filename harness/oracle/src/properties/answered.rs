@@ -321,12 +321,10 @@ fn prompted(
         return;
     }
     let inputs: Vec<&ProviderInput> = evidence.inputs_with(session, token).collect();
-    if inputs.iter().any(|input| {
-        input
-            .tools
-            .iter()
-            .any(|tool| !TOOLS_WITHOUT_OUTPUT.contains(&tool.as_str()))
-    }) {
+    if inputs
+        .iter()
+        .any(|input| input.tools.iter().any(|tool| tool_writes_output(tool)))
+    {
         // Its turn already wrote output (a question card, a note, a file, a relay, a task
         // request) and may have died before its answer: PROTOCOL §5's output-sent protection
         // acks it completed rather than answering it twice.
@@ -449,12 +447,16 @@ fn answered_by_quote(
     });
 }
 
+/// Whether a call of tool `name` writes output (a card, a note, a file, a relay, a request).
+fn tool_writes_output(name: &str) -> bool {
+    !TOOLS_WITHOUT_OUTPUT.contains(&name)
+}
+
 /// Whether the script `text` carries calls a tool that writes output.
 fn script_writes_output(text: &str) -> bool {
     MockScript::from_input(text).is_some_and(|script| {
         script.directives.iter().any(|directive| {
-            matches!(directive, Directive::Tool { name, .. }
-                if !TOOLS_WITHOUT_OUTPUT.contains(&name.as_str()))
+            matches!(directive, Directive::Tool { name, .. } if tool_writes_output(name))
         })
     })
 }
