@@ -289,3 +289,27 @@ fn fixture_scripts_parse_without_malformed_directives() {
     }
     assert!(!names.is_empty());
 }
+
+#[test]
+fn task_placeholder_names_the_last_task_this_session_scheduled() {
+    let mut mock = MockProvider::new();
+    let mut query = mock.query(
+        r#"@mock tool schedule_task {"prompt":"tick"}; tool cancel_task {"taskId":"$task"}"#,
+        None,
+        T0,
+    );
+    let call_id = |event: &ProviderEvent| match event {
+        ProviderEvent::ToolCall { call_id, args, .. } => (call_id.clone(), args.clone()),
+        other => panic!("expected a tool call, got {other:?}"),
+    };
+    let (events, _) = drain(&mut *query, T0);
+    let (first, _) = call_id(&events[1]);
+    query.tool_result(&first, Ok(json!({"taskId": "task-7"})), T0);
+    let (events, _) = drain(&mut *query, T0);
+    let (_, args) = call_id(&events[0]);
+    assert_eq!(args, json!({"taskId": "task-7"}));
+    // Another session's agent does not hold that id: the placeholder stays unknown.
+    let mut other = mock.query(r#"@mock tool pause_task {"taskId":"$task"}"#, None, T0);
+    let (events, _) = drain(&mut *other, T0);
+    assert_eq!(call_id(&events[1]).1, json!({"taskId": "$task"}));
+}

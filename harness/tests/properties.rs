@@ -34,6 +34,7 @@ fn message(at_ms: i64, chat: usize, text: &str) -> UserMessage {
         sender: format!("u{chat}"),
         sender_id: format!("id{chat}"),
         text: text.to_string(),
+        form: Default::default(),
     }
 }
 
@@ -76,6 +77,7 @@ fn clean_case() -> Case {
             chats,
             messages,
             answer_delay_ms_max: 5_000,
+            ..Workload::default()
         },
         faults: FaultPlan::none(),
         active_ms: 5 * 60_000,

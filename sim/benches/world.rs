@@ -33,6 +33,7 @@ fn one_session_hour(seed: u64) -> WorldConfig {
             sender: "u0".into(),
             sender_id: "id0".into(),
             text: format!("m{i} hello"),
+            form: Default::default(),
         })
         .collect();
     let mut config = WorldConfig::new(

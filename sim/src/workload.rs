@@ -35,17 +35,66 @@ pub struct UserMessage {
     pub sender: String,
     pub sender_id: String,
     pub text: String,
+    /// The form of its content (PROTOCOL §4): `chat`, `chat-sdk`, or bare text that is not
+    /// JSON at all (what a platform adapter may hand over for a malformed payload).
+    #[serde(default, skip_serializing_if = "ContentForm::is_chat")]
+    pub form: ContentForm,
+}
+
+/// How a message's content is written (PROTOCOL §4).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ContentForm {
+    /// `{"sender", "senderId", "text"}`, kind `chat`.
+    #[default]
+    Chat,
+    /// `{"author": {"fullName", "userName", "userId"}, "text"}`, kind `chat-sdk`.
+    ChatSdk,
+    /// The text itself as the content, not JSON, kind `chat`: no sender id reaches the host.
+    Bare,
+}
+
+impl ContentForm {
+    /// True for the plain `chat` form (the default, left out of case files).
+    pub fn is_chat(&self) -> bool {
+        *self == ContentForm::Chat
+    }
 }
 
 impl UserMessage {
-    /// The message as a `chat` content JSON (PROTOCOL §4).
+    /// The message's content as the platform hands it to the host (PROTOCOL §4).
     pub fn content(&self) -> String {
-        serde_json::json!({
-            "sender": self.sender,
-            "senderId": self.sender_id,
-            "text": self.text,
-        })
-        .to_string()
+        match self.form {
+            ContentForm::Chat => serde_json::json!({
+                "sender": self.sender,
+                "senderId": self.sender_id,
+                "text": self.text,
+            })
+            .to_string(),
+            ContentForm::ChatSdk => serde_json::json!({
+                "author": {
+                    "fullName": self.sender,
+                    "userName": self.sender,
+                    "userId": self.sender_id,
+                },
+                "text": self.text,
+            })
+            .to_string(),
+            ContentForm::Bare => self.text.clone(),
+        }
+    }
+
+    /// The message kind the channel reports.
+    pub fn kind(&self) -> &'static str {
+        match self.form {
+            ContentForm::ChatSdk => "chat-sdk",
+            ContentForm::Chat | ContentForm::Bare => "chat",
+        }
+    }
+
+    /// The sender id the host can read from the content (none from bare text).
+    pub fn sender_id_sent(&self) -> Option<&str> {
+        (self.form != ContentForm::Bare).then_some(self.sender_id.as_str())
     }
 
     /// The unique token the text starts with.
@@ -55,12 +104,20 @@ impl UserMessage {
 }
 
 /// Everything the users do in one run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Workload {
     pub chats: Vec<ChatSpec>,
     pub messages: Vec<UserMessage>,
     /// A user answers a question card within this long after seeing it (0: at once).
     pub answer_delay_ms_max: i64,
+    /// Agent-to-agent routes the host allows, as `(from chat, to chat)`: the agent group of
+    /// the first chat may send to the agent group of the second (one direction).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agent_routes: Vec<(usize, usize)>,
+    /// The host's idle stop (`idle_stop_ms`) when the workload sets one; the protocol's
+    /// default otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_stop_ms: Option<i64>,
 }
 
 impl Workload {
@@ -92,6 +149,7 @@ impl Workload {
                     sender: format!("u{user}"),
                     sender_id: format!("id{user}"),
                     text: String::new(),
+                    form: ContentForm::Chat,
                 }
             })
             .collect();
@@ -103,6 +161,8 @@ impl Workload {
             chats,
             messages,
             answer_delay_ms_max: 30_000,
+            agent_routes: Vec::new(),
+            idle_stop_ms: None,
         }
     }
 }

@@ -30,8 +30,10 @@ fn one_message(text: &str) -> Workload {
             sender: "u1".into(),
             sender_id: "id1".into(),
             text: text.into(),
+            form: Default::default(),
         }],
         answer_delay_ms_max: 0,
+        ..Workload::default()
     }
 }
 

@@ -41,6 +41,7 @@ fn spaced_workload(seed: u64) -> Workload {
             sender: format!("u{}", index % 2),
             sender_id: format!("id{}", index % 2),
             text: format!("m{index} hello"),
+            form: Default::default(),
         })
         .collect();
     workload

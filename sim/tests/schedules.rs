@@ -31,9 +31,11 @@ fn crowded_workload() -> Workload {
                 sender: "u1".into(),
                 sender_id: "id1".into(),
                 text: format!("m{i} hello"),
+                form: Default::default(),
             })
             .collect(),
         answer_delay_ms_max: 0,
+        ..Workload::default()
     }
 }
 

@@ -35,6 +35,11 @@
 //! | `error retryable <msg>` / `error fatal <msg>` | emit an error instead of the answer; the query is done |
 //! | `exit <code>` | emit `Exit { code }` (the process exits) instead of the answer |
 //!
+//! A tool's `taskId` argument written `$task` names the last task this session's agent
+//! scheduled (the id `schedule_task` returned to it in this process), as a real agent cancels,
+//! pauses or resumes a task by the id it was given; with none known it stays `$task`, an
+//! unknown id.
+//!
 //! `progress`, `think` and `tool` run in order; then comes the outcome: `exit`, else `error`,
 //! else `silent`, else the answer (`say`/`reply`). A malformed directive is skipped and reported
 //! with a `Progress` event naming it; a script never makes the mock fail.
@@ -249,7 +254,29 @@ impl MockTranscript {
     fn record(&self, record: MockRecord) {
         self.0.borrow_mut().push(record);
     }
+
+    /// The id `schedule_task` last returned in session `session_id`.
+    fn last_task_id(&self, session_id: &str) -> Option<String> {
+        self.0
+            .borrow()
+            .iter()
+            .rev()
+            .find_map(|record| match record {
+                MockRecord::ToolResult {
+                    session_id: of,
+                    name,
+                    result: Ok(result),
+                    ..
+                } if of == session_id && name == "schedule_task" => {
+                    result.get("taskId")?.as_str().map(str::to_string)
+                }
+                _ => None,
+            })
+    }
 }
+
+/// The placeholder for the id of the last task the agent scheduled.
+pub const TASK_PLACEHOLDER: &str = "$task";
 
 /// The scriptable mock provider (see the module documentation for the script language).
 #[derive(Debug, Default)]
@@ -414,7 +441,12 @@ impl MockQuery {
                 until_ms,
                 next_activity_ms,
             } => self.wait(until_ms, next_activity_ms, now_ms),
-            Action::Tool { name, args } => {
+            Action::Tool { name, mut args } => {
+                if args.get("taskId").and_then(Value::as_str) == Some(TASK_PLACEHOLDER) {
+                    if let Some(task_id) = self.transcript.last_task_id(&self.session_id) {
+                        args["taskId"] = Value::String(task_id);
+                    }
+                }
                 self.calls_made += 1;
                 let call_id = format!("mock-call-{}", self.calls_made);
                 self.awaiting_tool = Some((call_id.clone(), name.clone()));

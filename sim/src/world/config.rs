@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 pub const DATA_DIR: &str = "/data";
 
 /// The fault kinds that cut the machine's power.
-const POWER_LOSS_KINDS: [&str; 2] = ["machine-crash", "power-cut"];
+pub const POWER_LOSS_KINDS: [&str; 2] = ["machine-crash", "power-cut"];
 
 /// Sender id the agents accept admin commands from.
 pub const ADMIN_USER_ID: &str = "id0";
@@ -193,6 +193,16 @@ pub mod design_by_name {
 pub fn sim_host_config_for(design: Design) -> HostConfig {
     let mut host_config = sim_host_config();
     host_config.design = design;
+    host_config
+}
+
+/// The host's settings in the world `config` describes: its design, and the idle stop its
+/// workload sets.
+pub fn host_config_of(config: &WorldConfig) -> HostConfig {
+    let mut host_config = sim_host_config_for(config.design);
+    if let Some(idle_stop_ms) = config.workload.idle_stop_ms {
+        host_config.idle_stop_ms = idle_stop_ms;
+    }
     host_config
 }
 

@@ -30,7 +30,7 @@ impl World {
             channel_type: SIM_CHANNEL.into(),
             platform_id: self.config.workload.chats[message.chat].platform_id.clone(),
             thread_id: message.thread_id.clone(),
-            kind: "chat".into(),
+            kind: message.kind().into(),
             content: message.content(),
         };
         let routed = self.host_step(|world| {

@@ -81,6 +81,10 @@ impl World {
             };
             host.wire(&chat.messaging_group_id, &chat.agent_group_id, 0, mode)?;
         }
+        let chats = &self.config.workload.chats;
+        for &(from, to) in &self.config.workload.agent_routes {
+            host.allow_agent_route(&chats[from].agent_group_id, &chats[to].agent_group_id)?;
+        }
         self.host.running = Some(host);
         self.host.incarnation = 1;
         let setup = TypedEvent::Setup {
@@ -109,7 +113,7 @@ impl World {
                 session_id: None,
                 message_id: None,
                 seq: None,
-                sender_id: Some(message.sender_id.clone()),
+                sender_id: message.sender_id_sent().map(str::to_string),
                 conversation: Some(Route {
                     channel_type: Some(SIM_CHANNEL.to_string()),
                     platform_id: Some(self.config.workload.chats[message.chat].platform_id.clone()),

@@ -5,7 +5,7 @@
 //! and offers the few operations all of them use.
 
 use super::armed::ArmedFaults;
-use super::config::{sim_host_config_for, start_ms, WorldConfig};
+use super::config::{host_config_of, start_ms, WorldConfig};
 use super::containers::Containers;
 use super::event::Event;
 use super::host::HostProcess;
@@ -72,7 +72,7 @@ impl World {
             rng.fork("host"),
         ));
         let end_ms = start_ms + config.active_ms + config.quiet_ms;
-        let host_config = sim_host_config_for(config.design);
+        let host_config = host_config_of(&config);
         Self {
             record: Record::new(config.trace_mode),
             channel: SimChannel::new(config.timing.channel),
