@@ -18,6 +18,14 @@ pub fn parse_instant(text: &str) -> Option<Millis> {
         .map(|at| at.timestamp_millis())
 }
 
+/// `at_ms` as an RFC 3339 instant with milliseconds, for violation texts.
+pub fn instant_name(at_ms: Millis) -> String {
+    DateTime::from_timestamp_millis(at_ms).map_or_else(
+        || format!("{at_ms} ms"),
+        |at| at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    )
+}
+
 /// True when an optional `process_after` / `deliver_after` is due at `now_ms`. Text that names
 /// no instant counts as due: the protocol must not hold such a row back forever.
 pub fn is_due(after: Option<&str>, now_ms: Millis) -> bool {

@@ -365,9 +365,14 @@ impl<'a> Evidence<'a> {
     /// prompt bound plus how far the clocks were pushed from true time (a side whose clock lags
     /// sees things come due later).
     pub fn settle_grace_ms(&self) -> i64 {
+        self.prompt_bound_ms() + self.clocks_pushed_ms()
+    }
+
+    /// How far the clock faults pushed the sides' clocks from true time, summed over the run: a
+    /// bound on how far apart two clocks read at one true instant.
+    pub fn clocks_pushed_ms(&self) -> i64 {
         let run_ms = self.outcome.sim_ms.max(0);
-        let pushed: i64 = self
-            .applied_faults()
+        self.applied_faults()
             .map(|f| match f.fault {
                 Fault::ClockSkew {
                     offset_ms,
@@ -377,8 +382,7 @@ impl<'a> Evidence<'a> {
                 Fault::ClockStep { delta_ms, .. } => delta_ms.abs(),
                 _ => 0,
             })
-            .sum();
-        self.prompt_bound_ms() + pushed
+            .sum()
     }
 
     /// True when `after` (an instant on the writer's clock, or none) came due long enough

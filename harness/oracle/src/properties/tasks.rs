@@ -14,7 +14,7 @@
 use super::evidence::{token_of, Evidence};
 use super::{Found, Property, Verdict};
 use crate::fault::FaultSide;
-use crate::time::parse_instant;
+use crate::time::{instant_name, parse_instant};
 use clawsim_core::inspect::SessionSnapshot;
 use clawsim_core::model::{kind, status, InboundRow};
 use serde_json::Value;
@@ -159,7 +159,18 @@ pub fn series(evidence: &Evidence<'_>, verdict: &mut Verdict) {
                 .in_session(session)
             });
             if let Some(stopped_ms) = stops.get(&series_id) {
-                stays_stopped(snapshot, session, &series_id, &rows, *stopped_ms, verdict);
+                // The stop and the due times are on the host's clock, the claims on the
+                // container's: only an occurrence due later than the stop by more than the
+                // clocks can disagree was surely not due for the container when it stopped.
+                let surely_after_ms = stopped_ms + evidence.clocks_pushed_ms();
+                stays_stopped(
+                    snapshot,
+                    session,
+                    &series_id,
+                    &rows,
+                    surely_after_ms,
+                    verdict,
+                );
             }
         }
     }
@@ -224,6 +235,8 @@ fn stops_of(snapshot: &SessionSnapshot) -> BTreeMap<String, i64> {
     stops
 }
 
+/// No occurrence of a stopped series due after `stopped_ms` (host clock, widened by how far
+/// the clocks may disagree) is ever claimed, and none stays pending.
 fn stays_stopped(
     snapshot: &SessionSnapshot,
     session: &str,
@@ -237,8 +250,9 @@ fn stays_stopped(
         let claimed = snapshot.acks.iter().any(|a| a.message_id == row.id);
         verdict.check(Property::Series, !(due_after_stop && claimed), || {
             Found::new(format!(
-                "series {series_id} was stopped at {stopped_ms} but its occurrence {} (due {}) \
-                 was claimed",
+                "series {series_id} was stopped before {} (host clock, with the clocks' \
+                 disagreement) but its occurrence {} (due {}) was claimed",
+                instant_name(stopped_ms),
                 row.id,
                 row.process_after.as_deref().unwrap_or("")
             ))
@@ -246,7 +260,8 @@ fn stays_stopped(
         });
         verdict.check(Property::Series, row.status != status::PENDING, || {
             Found::new(format!(
-                "series {series_id} was stopped at {stopped_ms} but occurrence {} is still pending",
+                "series {series_id} was stopped before {} but occurrence {} is still pending",
+                instant_name(stopped_ms),
                 row.id
             ))
             .in_session(session)
