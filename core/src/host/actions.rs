@@ -5,7 +5,11 @@
 //! it are written in the caller's one `inbound.db` transaction, so an action takes effect
 //! exactly once even when the host dies and reads the row again. **Decision:** cancel, pause and
 //! resume act on the whole series of a recurring task (every row sharing its `series_id`), not
-//! only on the occurrence whose id the agent holds. Every known action is answered with a
+//! only on the occurrence whose id the agent holds. A cancel completes a `pending` occurrence
+//! even when the container has already claimed it (a claim lives in `outbound.db`, out of this
+//! transaction's sight); that occurrence's own outcome, once acked, replaces the cancel's
+//! `completed` in the next sweep (found by the default run: seed 119, power-loss; scenario
+//! `cancel-while-occurrence-runs`). Every known action is answered with a
 //! `system` row `{action, status: "ok"|"error", result}`, so an agent whose request was refused
 //! learns why instead of waiting.
 

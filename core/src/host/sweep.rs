@@ -114,9 +114,13 @@ pub(super) fn sweep_session(host: &mut Host, session_id: &str) -> Result<SweepRe
 impl Sweep<'_> {
     /// Step 1: terminal acks of open (pending or paused) rows into `messages_in.status`.
     fn sync_acks(&mut self) -> Result<()> {
+        // Completed tasks too: a cancel completes a task the container may already have
+        // claimed (the host cannot see a claim inside its `inbound.db` transaction), and that
+        // occurrence's own outcome, once acked, is the one that stands.
         let open: Vec<(String, String)> = self.inbound.read(|tx| {
             let mut stmt = tx.prepare_cached(
-                "SELECT id, status FROM messages_in WHERE status IN ('pending', 'paused')
+                "SELECT id, status FROM messages_in
+                 WHERE status IN ('pending', 'paused') OR (kind = 'task' AND status = 'completed')
                  ORDER BY seq",
             )?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -129,7 +133,7 @@ impl Sweep<'_> {
             let mut finished = Vec::new();
             for (id, open_status) in open {
                 if let Some(ack) = ack_status(tx, &id)? {
-                    if ack == status::COMPLETED || ack == status::FAILED {
+                    if (ack == status::COMPLETED || ack == status::FAILED) && ack != open_status {
                         finished.push((id, open_status, ack));
                     }
                 }
