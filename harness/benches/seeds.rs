@@ -34,7 +34,7 @@ fn pool_batch(start: u64) -> Duration {
             exe: env!("CARGO_BIN_EXE_clawsim").into(),
             jobs: 2,
         },
-        workload: WorkloadKind::Default,
+        workload: WorkloadKind::Swarm,
         time_budget: None,
         check_determinism: false,
         stop: Default::default(),
@@ -85,7 +85,7 @@ fn one_thread(c: &mut Criterion) {
             run_seed(
                 seed,
                 MountProfile::ALL[(seed % 3) as usize],
-                WorkloadKind::Default,
+                WorkloadKind::Swarm,
                 false,
             )
         })

@@ -23,20 +23,22 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum WorkloadKind {
-    /// The world's default scenario: chat bursts over one to three chats, up to four faults.
-    Default,
-    /// A case drawn from the harness's generators with the seed as the generator's seed: also
-    /// commands, one-shot and recurring tasks, questions, files, agent-to-agent messages,
-    /// scripted turns and hostile content (the same seed draws the same case for one build).
-    Mixed,
+    /// Swarm testing (the default): each seed draws which of the protocol's features and
+    /// which fault kinds are on, and how hard, then a workload and faults from those (see
+    /// [`crate::swarm`]; `clawsim replay` prints the draw).
+    Swarm,
+    /// Chat bursts over one to three chats, up to four faults: the world's own scenario, the
+    /// same for every design (what `clawsim compare` runs).
+    #[serde(alias = "default")]
+    Bursts,
 }
 
 impl WorkloadKind {
-    /// The name `--workload` takes (`default`, `mixed`).
+    /// The name `--workload` takes (`swarm`, `bursts`).
     pub fn name(self) -> &'static str {
         match self {
-            WorkloadKind::Default => "default",
-            WorkloadKind::Mixed => "mixed",
+            WorkloadKind::Swarm => "swarm",
+            WorkloadKind::Bursts => "bursts",
         }
     }
 }
@@ -71,28 +73,9 @@ impl Case {
     /// The case seed `seed` runs on `profile` with workload `kind`.
     pub fn for_seed(seed: u64, profile: MountProfile, kind: WorkloadKind) -> Self {
         match kind {
-            WorkloadKind::Default => Self::default_scenario(seed, profile),
-            WorkloadKind::Mixed => Self::mixed(seed, profile),
+            WorkloadKind::Swarm => crate::swarm::swarm_case(seed, profile).1,
+            WorkloadKind::Bursts => Self::default_scenario(seed, profile),
         }
-    }
-
-    /// A generated case (see [`crate::generators::case`]) drawn from `seed`, with ten minutes of
-    /// activity and thirty of quiet (longer than the default scenario's: a generated case may
-    /// hold questions that time out and tasks due late in the run).
-    pub fn mixed(seed: u64, profile: MountProfile) -> Self {
-        use proptest::strategy::{Strategy, ValueTree};
-        use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
-        let mut key = [0u8; 32];
-        key[..8].copy_from_slice(&seed.to_le_bytes());
-        let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &key);
-        let mut runner = TestRunner::new_with_rng(Config::default(), rng);
-        let mut case = crate::generators::case(10 * 60_000, 30 * 60_000)
-            .new_tree(&mut runner)
-            .expect("the case strategy never rejects")
-            .current();
-        case.seed = seed;
-        case.profile = profile.name().to_string();
-        case
     }
 
     /// The case a world config runs.
@@ -128,6 +111,16 @@ impl Case {
         self.mount_profile()?;
         self.design()?;
         let chats = self.workload.chats.len();
+        if let Some((from, to)) = self
+            .workload
+            .agent_routes
+            .iter()
+            .find(|(from, to)| *from >= chats || *to >= chats)
+        {
+            return Err(format!(
+                "agent route {from} -> {to} names a chat the workload does not have (0..{chats})"
+            ));
+        }
         if chats == 0 {
             return Err(format!(
                 "the workload has no chats; {} need at least one",
@@ -245,14 +238,21 @@ mod tests {
     }
 
     #[test]
-    fn a_seed_draws_the_same_mixed_case_every_time() {
-        let first = Case::mixed(11, MountProfile::Virtiofs);
-        assert_eq!(first, Case::mixed(11, MountProfile::Virtiofs));
-        assert_ne!(
-            first.workload,
-            Case::mixed(12, MountProfile::Virtiofs).workload
-        );
+    fn a_seed_draws_the_same_swarm_case_every_time() {
+        let first = Case::for_seed(11, MountProfile::Virtiofs, WorkloadKind::Swarm);
+        let again = Case::for_seed(11, MountProfile::Virtiofs, WorkloadKind::Swarm);
+        assert_eq!(first, again);
+        let next = Case::for_seed(12, MountProfile::Virtiofs, WorkloadKind::Swarm);
+        assert_ne!(first.workload, next.workload);
         assert_eq!((first.seed, first.profile.as_str()), (11, "virtiofs"));
+    }
+
+    #[test]
+    fn an_agent_route_to_a_missing_chat_is_refused() {
+        let mut case = Case::default_scenario(3, MountProfile::Bind);
+        case.workload.agent_routes = vec![(0, case.workload.chats.len())];
+        let error = case.validate().unwrap_err();
+        assert!(error.contains("agent route"), "{error}");
     }
 
     /// A case file naming a chat that does not exist used to crash the world (an index out of

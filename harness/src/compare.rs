@@ -200,7 +200,7 @@ fn run_cell(args: &CompareArgs, design: Design, profile: MountProfile) -> Result
     };
     let options = PoolOptions {
         workers: workers(args.jobs)?,
-        workload: WorkloadKind::Default,
+        workload: WorkloadKind::Bursts,
         design,
         time_budget: None,
         check_determinism: false,

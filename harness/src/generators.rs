@@ -14,15 +14,43 @@
 //! parameters come from a choice tape that proptest shrinks towards the mildest fault), and the
 //! scheduler's choice tape is a plain vector that shrinks towards the plainest schedule.
 //!
-//! Known gap: a workload cannot cancel, pause or resume a task it scheduled, because task ids
-//! are drawn inside the container and the mock provider's scripts cannot refer to them; those
-//! requests name unknown tasks and exercise the refusal path only.
+//! A cancel, pause or resume request names its task `$task`: the mock provider puts in the id
+//! of the last task the agent of that session scheduled (the id the agent holds), so requests
+//! meet real tasks whenever one was scheduled in the same conversation, and unknown ids
+//! otherwise. The default run draws its cases from [`crate::swarm`], which reuses these acts.
 
 use crate::case::Case;
 use clawsim_sim::faults::{FaultPlan, PlannedFault, FAULT_KINDS};
 use clawsim_sim::tape::ChoiceTape;
 use clawsim_sim::workload::{ChatSpec, UserMessage, Workload};
 use proptest::prelude::*;
+
+/// Command words a user types: admin (`/cost`, `/clear`, `/compact`), filtered (`/help`) and
+/// passthrough (`/frobnicate`).
+pub const COMMAND_WORDS: [&str; 5] = ["/cost", "/clear", "/help", "/compact", "/frobnicate"];
+
+/// Recurrences of scheduled tasks: every two minutes, and (six fields) at second 30 of every
+/// third minute.
+pub const CRONS: [&str; 2] = ["*/2 * * * *", "30 */3 * * * *"];
+
+/// What a user asks the agent to do to a task.
+pub const TASK_ACTIONS: [&str; 3] = ["cancel_task", "pause_task", "resume_task"];
+
+/// Question timeouts, s: one a user usually misses, and two they usually meet.
+pub const QUESTION_TIMEOUTS_S: [u32; 3] = [5, 60, 300];
+
+/// Turns a script makes slow, quiet (longer than the runner's idle timeout without a word),
+/// or chatty.
+pub const SLOW_TURN_SCRIPTS: [&str; 4] = ["think 30s", "think 3m; active", "reply 2", "say done"];
+
+/// Turns that end without an answer: silence, an empty result, errors, an exit.
+pub const FAILING_TURN_SCRIPTS: [&str; 5] = [
+    "silent",
+    "reply 0",
+    "error retryable flaky",
+    "error fatal broken",
+    "exit 1",
+];
 
 /// What one generated message does.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +63,9 @@ pub enum Act {
     Task {
         after_s: u32,
         cron: Option<&'static str>,
+        /// How long each occurrence's turn thinks (0: it answers at once), so a request can
+        /// meet an occurrence while it runs.
+        think_s: u32,
     },
     TaskRequest {
         action: &'static str,
@@ -45,6 +76,12 @@ pub enum Act {
     File {
         escaping: bool,
     },
+    /// `edit_message` (or `add_reaction`) of the agent's first reply in the session.
+    Edit {
+        reaction: bool,
+    },
+    /// `send_card` with a fallback text.
+    Card,
     ToAgent {
         chat: usize,
     },
@@ -57,15 +94,23 @@ pub fn text_of(act: &Act, token: &str) -> String {
         Act::Chat => format!("{token} hello"),
         Act::Hostile(text) => format!("{token} {text}"),
         Act::Command { word } => format!("{word} {token}"),
-        Act::Task { after_s, cron } => {
+        Act::Task {
+            after_s,
+            cron,
+            think_s,
+        } => {
             let recurrence = cron.map_or(String::new(), |c| format!(r#","recurrence":"{c}""#));
+            let think = match think_s {
+                0 => String::new(),
+                s => format!(" @mock think {s}s"),
+            };
             format!(
-                r#"{token} plan @mock tool schedule_task {{"prompt":"k{} tick","processAfter":"${{start+{after_s}s}}"{recurrence}}}"#,
+                r#"{token} plan @mock tool schedule_task {{"prompt":"k{} tick{think}","processAfter":"${{start+{after_s}s}}"{recurrence}}}"#,
                 &token[1..]
             )
         }
         Act::TaskRequest { action } => {
-            format!(r#"{token} stop @mock tool {action} {{"taskId":"task-unknown"}}"#)
+            format!(r#"{token} stop @mock tool {action} {{"taskId":"$task"}}"#)
         }
         Act::Question { timeout_s } => format!(
             r#"{token} ask @mock tool ask_user_question {{"question":"ok?","options":["yes","no"],"timeout":{timeout_s}}}"#
@@ -76,8 +121,22 @@ pub fn text_of(act: &Act, token: &str) -> String {
                 r#"{token} file @mock tool send_file {{"path":".heartbeat","filename":"{name}","text":"here"}}"#
             )
         }
+        Act::Edit { reaction: false } => format!(
+            r#"{token} fix @mock tool edit_message {{"messageId":1,"text":"e{} edited"}}"#,
+            &token[1..]
+        ),
+        Act::Edit { reaction: true } => {
+            format!(r#"{token} like @mock tool add_reaction {{"messageId":1,"emoji":"+1"}}"#)
+        }
+        Act::Card => format!(
+            r#"{token} card @mock tool send_card {{"card":{{"title":"c{0}"}},"fallbackText":"c{0} card"}}"#,
+            &token[1..]
+        ),
+        // The other agent answers back with a script of its own that makes the asking agent
+        // choose silence: mock agents answer everything, and without it two of them would
+        // answer each other forever.
         Act::ToAgent { chat } => format!(
-            r#"{token} relay @mock tool send_to_agent {{"agentGroupId":"ag{chat}","text":"a{} relayed"}}"#,
+            r#"{token} relay @mock tool send_to_agent {{"agentGroupId":"ag{chat}","text":"a{0} relayed @mock say a{0} back @mock reply 0"}}"#,
             &token[1..]
         ),
         Act::Script(script) => format!("{token} scripted @mock {script}"),
@@ -99,20 +158,17 @@ fn act(chats: usize) -> impl Strategy<Value = Act> {
     prop_oneof![
         6 => Just(Act::Chat),
         2 => hostile_text().prop_map(Act::Hostile),
-        2 => prop::sample::select(vec!["/cost", "/clear", "/help", "/compact", "/frobnicate"])
-            .prop_map(|word| Act::Command { word }),
-        2 => (30u32..900, prop::option::of(prop::sample::select(vec!["*/2 * * * *", "30 */3 * * * *"])))
-            .prop_map(|(after_s, cron)| Act::Task { after_s, cron }),
-        1 => prop::sample::select(vec!["cancel_task", "pause_task", "resume_task"])
+        2 => prop::sample::select(COMMAND_WORDS.to_vec()).prop_map(|word| Act::Command { word }),
+        2 => (30u32..900, prop::option::of(prop::sample::select(CRONS.to_vec())))
+            .prop_map(|(after_s, cron)| Act::Task { after_s, cron, think_s: 0 }),
+        1 => prop::sample::select(TASK_ACTIONS.to_vec())
             .prop_map(|action| Act::TaskRequest { action }),
-        1 => prop::sample::select(vec![5u32, 60, 300]).prop_map(|timeout_s| Act::Question { timeout_s }),
+        1 => prop::sample::select(QUESTION_TIMEOUTS_S.to_vec())
+            .prop_map(|timeout_s| Act::Question { timeout_s }),
         1 => any::<bool>().prop_map(|escaping| Act::File { escaping }),
         1 => (0..chats).prop_map(|chat| Act::ToAgent { chat }),
-        2 => prop::sample::select(vec![
-            "think 30s", "think 3m; active", "reply 2", "say done", "silent",
-            "error retryable flaky", "error fatal broken", "exit 1",
-        ])
-        .prop_map(Act::Script),
+        1 => prop::sample::select(SLOW_TURN_SCRIPTS.to_vec()).prop_map(Act::Script),
+        1 => prop::sample::select(FAILING_TURN_SCRIPTS.to_vec()).prop_map(Act::Script),
     ]
 }
 
@@ -161,6 +217,7 @@ pub fn workload(
                         sender: format!("u{user}"),
                         sender_id: format!("id{user}"),
                         text: text_of(&act, &format!("m{index}")),
+                        form: Default::default(),
                     }
                 })
                 .collect();
@@ -168,6 +225,7 @@ pub fn workload(
                 chats,
                 messages,
                 answer_delay_ms_max,
+                ..Workload::default()
             }
         })
 }
@@ -265,7 +323,11 @@ mod tests {
             Act::Task {
                 after_s: 60,
                 cron: Some("*/2 * * * *"),
+                think_s: 40,
             },
+            Act::Edit { reaction: false },
+            Act::Edit { reaction: true },
+            Act::Card,
             Act::TaskRequest {
                 action: "pause_task",
             },

@@ -42,6 +42,7 @@ pub mod scenarios;
 pub mod seeds;
 pub mod shrink;
 pub mod summary;
+pub mod swarm;
 pub mod timeline;
 pub mod workers;
 

@@ -28,7 +28,7 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub profile: Option<String>,
     /// Workload for a seed (as `clawsim run --workload`).
-    #[arg(long, value_enum, default_value = "default")]
+    #[arg(long, value_enum, default_value = "swarm")]
     pub workload: WorkloadKind,
     /// Storage design for a seed (as `clawsim run --design`); a case file names its own.
     #[arg(long)]
@@ -69,6 +69,9 @@ pub fn replay(args: &ReplayArgs) -> Result<i32, String> {
         case.faults.faults.len(),
         build_id()
     );
+    if let (Ok(seed), WorkloadKind::Swarm) = (args.target.parse::<u64>(), args.workload) {
+        eprintln!("{}", crate::swarm::SwarmDraw::for_seed(seed).describe());
+    }
     let (outcome, verdict) = run_case(&case)?;
     if let Some(path) = &args.trace {
         let lines = outcome.trace.to_json_lines();

@@ -44,8 +44,9 @@ pub struct RunArgs {
     /// Mount profile: bind, virtiofs, power-loss, a comma-separated list, or all.
     #[arg(long, default_value = "all")]
     pub profile: String,
-    /// Workload each seed runs: the world's default scenario, or a generated mixed case.
-    #[arg(long, value_enum, default_value = "default")]
+    /// Workload each seed runs: `swarm` (each seed draws its own features and fault kinds), or
+    /// `bursts` (the world's chat-burst scenario).
+    #[arg(long, value_enum, default_value = "swarm")]
     pub workload: WorkloadKind,
     /// Storage design of the session files (`clawsim compare --list` names them).
     #[arg(long, default_value = "v2", value_parser = parse_design)]

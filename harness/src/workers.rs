@@ -301,7 +301,7 @@ mod tests {
         PoolOptions {
             design: clawsim_core::config::Design::V2,
             workers: Workers::InProcess,
-            workload: WorkloadKind::Default,
+            workload: WorkloadKind::Swarm,
             time_budget: None,
             check_determinism: false,
             stop: Default::default(),
@@ -392,7 +392,7 @@ mod tests {
     fn a_worker_that_dies_after_an_answer_is_reported_with_the_next_seed() {
         let _serial = one_at_a_time();
         let (seed, profile) = plan().nth(0).unwrap();
-        let result = crate::seeds::run_seed(seed, profile, WorkloadKind::Default, false);
+        let result = crate::seeds::run_seed(seed, profile, WorkloadKind::Swarm, false);
         let line = serde_json::to_string(&result).unwrap();
         // Answers seed 40, reads seed 41, and dies running it.
         let script = r#"read line; printf '%s\n' "$1"; read line; exit 3"#;

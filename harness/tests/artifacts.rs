@@ -17,7 +17,7 @@ use std::time::Duration;
 
 #[test]
 fn a_failing_seed_leaves_an_artifact_whose_case_replays_its_trace_exactly() {
-    let mut result = run_seed(9, MountProfile::PowerLoss, WorkloadKind::Default, false);
+    let mut result = run_seed(9, MountProfile::PowerLoss, WorkloadKind::Swarm, false);
     result.verdict.violations.push(Violation {
         property: Property::NoDuplicate,
         detail: "doctored: out-1 reached the channel twice".into(),
@@ -45,11 +45,11 @@ fn a_failing_seed_leaves_an_artifact_whose_case_replays_its_trace_exactly() {
     let case = load_case(
         saved.dir.join("case.json").to_str().unwrap(),
         None,
-        WorkloadKind::Default,
+        WorkloadKind::Swarm,
     )
     .unwrap();
     assert_eq!(case, Case::default_scenario(9, MountProfile::PowerLoss));
-    let shrunk = load_case(saved.dir.to_str().unwrap(), None, WorkloadKind::Default).unwrap();
+    let shrunk = load_case(saved.dir.to_str().unwrap(), None, WorkloadKind::Swarm).unwrap();
     let (outcome, _) = run_case(&shrunk).unwrap();
     let saved_trace = std::fs::read_to_string(saved.dir.join("shrunk-trace.jsonl")).unwrap();
     assert_eq!(outcome.trace.to_json_lines(), saved_trace);

@@ -36,7 +36,7 @@ fn the_default_run_reaches_every_situation_but_the_named_gaps() {
     let mut reached = BTreeSet::new();
     for seed in 0..SEEDS {
         let profile = MountProfile::ALL[seed as usize % MountProfile::ALL.len()];
-        let result = run_seed(seed, profile, WorkloadKind::Default, false);
+        let result = run_seed(seed, profile, WorkloadKind::Swarm, false);
         reached.extend(result.reached);
     }
     let gaps: BTreeSet<&str> = NOT_REACHED_YET.iter().copied().collect();

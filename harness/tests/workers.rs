@@ -22,7 +22,7 @@ fn options(workers: Workers) -> PoolOptions {
     PoolOptions {
         design: clawsim_core::config::Design::V2,
         workers,
-        workload: WorkloadKind::Default,
+        workload: WorkloadKind::Swarm,
         time_budget: None,
         check_determinism: false,
         stop: Default::default(),
