@@ -68,6 +68,34 @@ pub const CATALOG: &[Situation] = &[
     ),
     situation("send failed for now", "the platform refused a row for now"),
     situation(
+        "outbox removal failed",
+        "the host could not remove a sent row's outbox folder and kept running",
+    ),
+    situation(
+        "heartbeat touch failed",
+        "an agent-runner could not touch its .heartbeat and kept running",
+    ),
+    situation(
+        "provider silent past idle timeout",
+        "the runner ended a turn whose provider stayed silent past the idle timeout",
+    ),
+    situation(
+        "crash between send and record",
+        "the host died after the platform accepted a send, before its delivered row",
+    ),
+    situation(
+        "crash between answer and ack",
+        "an agent-runner died after storing an answer, before acking its message",
+    ),
+    situation(
+        "crash between action and record",
+        "the host died inside the commit of a system action and its delivered row",
+    ),
+    situation(
+        "crash between central row and folder",
+        "the host died after a new session's central row, before its folder",
+    ),
+    situation(
         "resend after crash between send and record",
         "one row received twice across a host death",
     ),
@@ -195,10 +223,29 @@ fn event_situations(event: &Event, found: &mut BTreeSet<&'static str>) {
             return;
         }
         Event::HostStarted { incarnation } if *incarnation > 1 => "host restarted",
+        Event::FaultFired { kind, .. } => match targeted_situation(kind) {
+            Some(name) => name,
+            None => return,
+        },
         Event::PowerCutFired { .. } => "power cut mid-operation",
         _ => return,
     };
     found.insert(name);
+}
+
+/// The situation a targeted fault of `kind` reaches when it fires.
+fn targeted_situation(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "channel-refuses-row" => "row refused for good",
+        "outbox-removal-fails" => "outbox removal failed",
+        "heartbeat-touch-fails" => "heartbeat touch failed",
+        "provider-silent-past-idle" => "provider silent past idle timeout",
+        "crash-between-send-and-record" => "crash between send and record",
+        "crash-between-answer-and-ack" => "crash between answer and ack",
+        "crash-between-action-and-record" => "crash between action and record",
+        "crash-between-central-row-and-folder" => "crash between central row and folder",
+        _ => return None,
+    })
 }
 
 fn tool_situation(name: &str, args: &Value) -> Option<&'static str> {
@@ -290,6 +337,12 @@ fn question_situations(outcome: &RunOutcome, found: &mut BTreeSet<&'static str>)
 
 fn landing_situations(landings: &[Landing], found: &mut BTreeSet<&'static str>) {
     for landing in landings {
+        // The "io error in …" situations are those of the storage faults the catalog names
+        // (fsync error, full disk, busy lock); a targeted failure has a situation of its own.
+        let storage = matches!(
+            landing.fault.as_str(),
+            "fsync-error" | "disk-full" | "sqlite-busy"
+        );
         let name = match (
             landing.class.as_str(),
             landing.fault.as_str(),
@@ -303,10 +356,12 @@ fn landing_situations(landings: &[Landing], found: &mut BTreeSet<&'static str>) 
             }
             ("crash", "power-cut", "delivery") => "power cut in delivery",
             ("crash", "power-cut", "runner-turn" | "runner-idle") => "power cut in a runner step",
-            ("io-error", _, "delivery") => "io error in delivery",
-            ("io-error", _, "runner-turn" | "runner-idle") => "io error in a runner step",
-            ("io-error", _, "sweep") => "io error in the sweep",
-            ("io-error", _, "router") => "io error in the router",
+            ("io-error", _, "delivery") if storage => "io error in delivery",
+            ("io-error", _, "runner-turn" | "runner-idle") if storage => {
+                "io error in a runner step"
+            }
+            ("io-error", _, "sweep") if storage => "io error in the sweep",
+            ("io-error", _, "router") if storage => "io error in the router",
             _ => continue,
         };
         found.insert(name);

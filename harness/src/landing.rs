@@ -13,7 +13,10 @@
 //! - a power cut in the middle of a disk operation, and an armed I/O error (fsync error, disk
 //!   full, SQLITE_BUSY) when it meets its operation, hit the step the world names in its
 //!   `struck_in` (the step whose disk operation it struck), or the host between steps when no
-//!   step of either side ran one.
+//!   step of either side ran one;
+//! - a targeted crash (between send and record, answer and ack, action and record, central
+//!   row and folder) and a targeted I/O error (a failed outbox removal or heartbeat touch) hit
+//!   the step its `FaultFired` names, like an armed I/O error.
 
 use crate::properties::RunningContainers;
 use clawsim_oracle::event::{Actor, Event};
@@ -74,19 +77,35 @@ pub fn fault_landings(outcome: &RunOutcome) -> Vec<Landing> {
                     landings.push(landed("crash", struck_step(events, struck_in)));
                 }
             }
-            Fault::FsyncError { .. } | Fault::DiskFull { .. } | Fault::SqliteBusy { .. } => {
-                let kind = fault.kind();
-                let fired = events[before..].iter().find_map(|e| match &e.event {
-                    Event::FaultFired { kind: k, struck_in } if k == kind => Some(*struck_in),
-                    _ => None,
-                });
-                let step = fired.map_or("none".to_string(), |s| struck_step(events, s));
+            Fault::FsyncError { .. }
+            | Fault::DiskFull { .. }
+            | Fault::SqliteBusy { .. }
+            | Fault::OutboxRemovalFails { .. }
+            | Fault::HeartbeatTouchFails { .. } => {
+                let step = fired_step(&events[before..], events, fault.kind());
                 landings.push(landed("io-error", step));
+            }
+            Fault::CrashBetweenSendAndRecord { .. }
+            | Fault::CrashBetweenAnswerAndAck
+            | Fault::CrashBetweenActionAndRecord { .. }
+            | Fault::CrashBetweenCentralRowAndFolder { .. } => {
+                let step = fired_step(&events[before..], events, fault.kind());
+                landings.push(landed("crash", step));
             }
             _ => {}
         }
     }
     landings
+}
+
+/// The step kind the first `FaultFired` of `kind` in `after` names, or `none` when it never
+/// fired.
+fn fired_step(after: &[TraceEvent], events: &[TraceEvent], kind: &str) -> String {
+    let fired = after.iter().find_map(|e| match &e.event {
+        Event::FaultFired { kind: k, struck_in } if k == kind => Some(*struck_in),
+        _ => None,
+    });
+    fired.map_or("none".to_string(), |s| struck_step(events, s))
 }
 
 /// The kind of the step a fault struck in, or the host between steps when none ran.

@@ -5,11 +5,13 @@
 //! world asks this model for the send's latency and outcome, lets other actors run for that
 //! long, then records what the platform saw in the ledger and reports the outcome to the host.
 //! Faults queue up here: the next few sends are slow, or fail transiently, or are refused for
-//! good.
+//! good; or one row, the k-th distinct one the channel is handed, is refused for good every
+//! time it comes while every other row passes.
 
 use crate::tape::ChoiceSource;
 use clawsim_core::channel::SendError;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 
 /// Latency of a healthy send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +34,8 @@ impl Default for ChannelTiming {
 pub struct PlannedSend {
     pub latency_ms: i64,
     pub outcome: Result<(), SendError>,
+    /// This send is the first meeting of a row the platform refuses for good from now on.
+    pub row_doomed_now: bool,
 }
 
 /// The platform: timing plus the faults waiting for the next sends.
@@ -42,6 +46,12 @@ pub struct SimChannel {
     slow: Vec<(i64, u32)>,
     transient_left: u32,
     permanent_left: u32,
+    /// Per armed row refusal: distinct rows still to let pass before the doomed one, and the
+    /// rows let pass so far.
+    doom_pending: Vec<(u32, BTreeSet<String>)>,
+    /// Rows the platform refuses for good, every time (a property of the row: healing the
+    /// channel does not change it).
+    doomed: BTreeSet<String>,
 }
 
 impl SimChannel {
@@ -68,15 +78,48 @@ impl SimChannel {
         self.permanent_left += sends;
     }
 
-    /// Back to healthy (the quiet period).
+    /// The `skip + 1`-th distinct row handed to the channel from now on is refused for good,
+    /// at that send and every later one; other rows pass.
+    pub fn refuse_row(&mut self, skip: u32) {
+        self.doom_pending.push((skip, BTreeSet::new()));
+    }
+
+    /// Back to healthy (the quiet period). A row already refused for good stays refused.
     pub fn heal(&mut self) {
         self.slow.clear();
         self.transient_left = 0;
         self.permanent_left = 0;
+        self.doom_pending.clear();
     }
 
-    /// Decides how the next send goes, consuming the faults it meets.
-    pub fn plan_send(&mut self, choices: &mut dyn ChoiceSource) -> PlannedSend {
+    /// Whether `row` is refused for good, and whether an armed row refusal counted down to it
+    /// just now.
+    fn meet_row(&mut self, row: &str) -> (bool, bool) {
+        if self.doomed.contains(row) {
+            return (true, false);
+        }
+        let mut dooming = None;
+        for (index, (skip, passed)) in self.doom_pending.iter_mut().enumerate() {
+            if passed.contains(row) {
+                continue;
+            }
+            if *skip == 0 {
+                dooming = Some(index);
+                break;
+            }
+            *skip -= 1;
+            passed.insert(row.to_string());
+        }
+        let Some(index) = dooming else {
+            return (false, false);
+        };
+        self.doom_pending.remove(index);
+        self.doomed.insert(row.to_string());
+        (true, true)
+    }
+
+    /// Decides how the next send, of row `row`, goes, consuming the faults it meets.
+    pub fn plan_send(&mut self, row: &str, choices: &mut dyn ChoiceSource) -> PlannedSend {
         let mut latency_ms =
             choices.range_inclusive(self.timing.latency_ms_min, self.timing.latency_ms_max);
         for (extra_ms, left) in &mut self.slow {
@@ -84,7 +127,10 @@ impl SimChannel {
             *left -= 1;
         }
         self.slow.retain(|(_, left)| *left > 0);
-        let outcome = if self.permanent_left > 0 {
+        let (doomed, row_doomed_now) = self.meet_row(row);
+        let outcome = if doomed {
+            Err(SendError::Permanent("platform refuses this message".into()))
+        } else if self.permanent_left > 0 {
             self.permanent_left -= 1;
             Err(SendError::Permanent("platform refused the message".into()))
         } else if self.transient_left > 0 {
@@ -96,6 +142,7 @@ impl SimChannel {
         PlannedSend {
             latency_ms,
             outcome,
+            row_doomed_now,
         }
     }
 }
@@ -112,13 +159,30 @@ mod tests {
         channel.slow_down(5_000, 1);
         channel.fail_transiently(1);
         channel.refuse(1);
-        let first = channel.plan_send(&mut tape);
+        let first = channel.plan_send("r", &mut tape);
         assert_eq!(first.latency_ms, 5_020);
         assert!(matches!(first.outcome, Err(SendError::Permanent(_))));
-        let second = channel.plan_send(&mut tape);
+        let second = channel.plan_send("r", &mut tape);
         assert_eq!(second.latency_ms, 20);
         assert!(matches!(second.outcome, Err(SendError::Transient(_))));
-        assert_eq!(channel.plan_send(&mut tape).outcome, Ok(()));
+        assert_eq!(channel.plan_send("r", &mut tape).outcome, Ok(()));
+    }
+
+    #[test]
+    fn a_refused_row_is_refused_every_time_while_other_rows_pass() {
+        let mut channel = SimChannel::new(ChannelTiming::default());
+        let mut tape = ChoiceTape::new(vec![]);
+        channel.refuse_row(1);
+        assert_eq!(channel.plan_send("a", &mut tape).outcome, Ok(()));
+        assert_eq!(channel.plan_send("a", &mut tape).outcome, Ok(()));
+        let first = channel.plan_send("b", &mut tape);
+        assert!(first.row_doomed_now);
+        assert!(matches!(first.outcome, Err(SendError::Permanent(_))));
+        assert_eq!(channel.plan_send("c", &mut tape).outcome, Ok(()));
+        channel.heal();
+        let again = channel.plan_send("b", &mut tape);
+        assert!(!again.row_doomed_now);
+        assert!(matches!(again.outcome, Err(SendError::Permanent(_))));
     }
 
     #[test]
@@ -127,7 +191,7 @@ mod tests {
         channel.fail_transiently(3);
         channel.slow_down(1_000, 3);
         channel.heal();
-        let send = channel.plan_send(&mut ChoiceTape::new(vec![]));
+        let send = channel.plan_send("r", &mut ChoiceTape::new(vec![]));
         assert_eq!(send.outcome, Ok(()));
         assert_eq!(send.latency_ms, 20);
     }

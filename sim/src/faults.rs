@@ -95,6 +95,30 @@ pub fn generate_fault(kind: &str, choices: &mut dyn ChoiceSource) -> Option<Faul
             delta_ms: choices.range_inclusive(-300_000, 300_000),
         },
         "duplicate-wake" => Fault::DuplicateWake,
+        "channel-refuses-row" => Fault::ChannelRefusesRow {
+            skip: choices.below(3) as u32,
+        },
+        "outbox-removal-fails" => Fault::OutboxRemovalFails {
+            removals: 1 + choices.below(3) as u32,
+        },
+        // At most a few minutes of missed beats, well inside the stale limit (10 min): a
+        // live agent whose every touch fails for longer cannot be told from a dead one.
+        "heartbeat-touch-fails" => Fault::HeartbeatTouchFails {
+            touches: 1 + choices.below(240) as u32,
+        },
+        "provider-silent-past-idle" => Fault::ProviderSilentPastIdle {
+            beyond_ms: choices.range_inclusive(1_000, 60_000),
+        },
+        "crash-between-send-and-record" => Fault::CrashBetweenSendAndRecord {
+            down_ms: choices.range_inclusive(0, 120_000),
+        },
+        "crash-between-answer-and-ack" => Fault::CrashBetweenAnswerAndAck,
+        "crash-between-action-and-record" => Fault::CrashBetweenActionAndRecord {
+            down_ms: choices.range_inclusive(0, 120_000),
+        },
+        "crash-between-central-row-and-folder" => Fault::CrashBetweenCentralRowAndFolder {
+            down_ms: choices.range_inclusive(0, 120_000),
+        },
         _ => return None,
     })
 }

@@ -23,7 +23,10 @@ pub mod fs;
 pub mod rng;
 pub mod vfs;
 
-pub use fs::{DoubtCause, FsFault, MaybeDurable, MountProfile, Side, SimFs};
+pub use fs::{
+    DoubtCause, FsFault, FsOp, FsTrap, MaybeDurable, MountProfile, PathMatch, Side, SimFs,
+    TrapEffect, TrapId,
+};
 pub use rng::SimRng;
 
 pub mod channel;

@@ -5,6 +5,11 @@
 //! This is the world's vantage point inside the container: the turn a message was part of and
 //! what the agent answered are facts of the provider boundary, not of the core's bookkeeping.
 //! The world drains [`ProviderLog`] after each runner step and records what it holds.
+//!
+//! It is also where the world learns, in the middle of a runner step, that an answer has been
+//! written: the runner polls its query again only once the effect of the last event is stored,
+//! so the first call after a result with text is the moment "answer written, ack not yet"
+//! (an [`AnswerHook`] runs then; a crash aimed between the two is armed there).
 
 use clawsim_core::env::Millis;
 use clawsim_core::provider::{Provider, ProviderEvent, ProviderQuery, QueryPoll};
@@ -16,16 +21,31 @@ use std::rc::Rc;
 /// What the provider boundary saw since the world last drained it.
 pub type ProviderLog = Rc<RefCell<Vec<Event>>>;
 
+/// Called when the runner has stored a provider answer (a result with text) and not yet
+/// acked the messages it answers.
+pub type AnswerHook = Rc<dyn Fn()>;
+
 /// A provider that records what crosses its boundary into a [`ProviderLog`].
 pub struct RecordingProvider<P> {
     inner: P,
     log: ProviderLog,
+    answer_hook: Option<AnswerHook>,
 }
 
 impl<P: Provider> RecordingProvider<P> {
     /// Wraps `inner`, recording into `log`.
     pub fn new(inner: P, log: ProviderLog) -> Self {
-        Self { inner, log }
+        Self {
+            inner,
+            log,
+            answer_hook: None,
+        }
+    }
+
+    /// Runs `hook` each time an answer has been stored (see the module docs).
+    pub fn with_answer_hook(mut self, hook: AnswerHook) -> Self {
+        self.answer_hook = Some(hook);
+        self
     }
 }
 
@@ -45,6 +65,8 @@ impl<P: Provider> Provider for RecordingProvider<P> {
         Box::new(RecordingQuery {
             inner,
             log: self.log.clone(),
+            answer_hook: self.answer_hook.clone(),
+            answer_returned: false,
         })
     }
 }
@@ -53,6 +75,9 @@ impl<P: Provider> Provider for RecordingProvider<P> {
 struct RecordingQuery {
     inner: Box<dyn ProviderQuery>,
     log: ProviderLog,
+    answer_hook: Option<AnswerHook>,
+    /// The last poll returned a result with text (not yet known stored).
+    answer_returned: bool,
 }
 
 impl RecordingQuery {
@@ -84,11 +109,19 @@ impl ProviderQuery for RecordingQuery {
     }
 
     fn poll(&mut self, now_ms: Millis) -> QueryPoll {
+        // Polled again: the runner stored the answer the last poll returned.
+        if std::mem::take(&mut self.answer_returned) {
+            if let Some(hook) = &self.answer_hook {
+                hook();
+            }
+        }
         let polled = self.inner.poll(now_ms);
         if let QueryPoll::Event(event) = &polled {
             if let Some(fact) = fact_of(event) {
                 self.note(fact);
             }
+            self.answer_returned = matches!(event, ProviderEvent::Result { text: Some(text), .. }
+                if !text.trim().is_empty());
         }
         polled
     }

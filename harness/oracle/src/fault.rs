@@ -86,6 +86,33 @@ pub enum Fault {
     ClockStep { side: FaultSide, delta_ms: i64 },
     /// Every actor that waits is woken once more, now, on top of its own wake-up.
     DuplicateWake,
+    /// The platform refuses one row for good, every time it is sent, while every other row
+    /// passes: the `skip + 1`-th distinct row the channel is handed from now on (a message the
+    /// platform rejects, say, as too long).
+    ChannelRefusesRow { skip: u32 },
+    /// The host's next `removals` removals of an existing `outbox/<id>/` folder fail (an I/O
+    /// error from the disk) while the host keeps running.
+    OutboxRemovalFails { removals: u32 },
+    /// The agent-runners' next `touches` touches of `.heartbeat` fail (an I/O error from the
+    /// disk) while they keep running.
+    HeartbeatTouchFails { touches: u32 },
+    /// The next workload message makes the provider stay silent (no event at all) for the
+    /// runner's query idle timeout plus `beyond_ms`, then answer.
+    ProviderSilentPastIdle { beyond_ms: i64 },
+    /// The host dies after the platform accepted the next send and before its `delivered` row
+    /// is written (at that record's first write); restarted after `down_ms`.
+    CrashBetweenSendAndRecord { down_ms: i64 },
+    /// The next agent-runner to write an answer (a provider result with text, committed to
+    /// `outbound.db`) dies at its next write to `outbound.db`: after the answer, before the
+    /// ack that completes its message.
+    CrashBetweenAnswerAndAck,
+    /// The host dies in the middle of applying the next system action an agent asks for: at
+    /// the first page its delivery step writes into that session's `inbound.db` (the action's
+    /// effect and its `delivered` row share that commit); restarted after `down_ms`.
+    CrashBetweenActionAndRecord { down_ms: i64 },
+    /// The host dies after the central DB row of the next new session is written, before the
+    /// session's folder is created; restarted after `down_ms`.
+    CrashBetweenCentralRowAndFolder { down_ms: i64 },
 }
 
 /// Every fault kind, in the order [`FaultPlan::generate`] picks from.
@@ -111,6 +138,14 @@ pub const FAULT_KINDS: &[&str] = &[
     "clock-skew",
     "clock-step",
     "duplicate-wake",
+    "channel-refuses-row",
+    "outbox-removal-fails",
+    "heartbeat-touch-fails",
+    "provider-silent-past-idle",
+    "crash-between-send-and-record",
+    "crash-between-answer-and-ack",
+    "crash-between-action-and-record",
+    "crash-between-central-row-and-folder",
 ];
 
 impl Fault {
@@ -138,6 +173,14 @@ impl Fault {
             Fault::ClockSkew { .. } => "clock-skew",
             Fault::ClockStep { .. } => "clock-step",
             Fault::DuplicateWake => "duplicate-wake",
+            Fault::ChannelRefusesRow { .. } => "channel-refuses-row",
+            Fault::OutboxRemovalFails { .. } => "outbox-removal-fails",
+            Fault::HeartbeatTouchFails { .. } => "heartbeat-touch-fails",
+            Fault::ProviderSilentPastIdle { .. } => "provider-silent-past-idle",
+            Fault::CrashBetweenSendAndRecord { .. } => "crash-between-send-and-record",
+            Fault::CrashBetweenAnswerAndAck => "crash-between-answer-and-ack",
+            Fault::CrashBetweenActionAndRecord { .. } => "crash-between-action-and-record",
+            Fault::CrashBetweenCentralRowAndFolder { .. } => "crash-between-central-row-and-folder",
         }
     }
 }

@@ -17,4 +17,6 @@ pub(crate) enum FsError {
     DiskFull,
     FsyncFailed,
     Busy,
+    /// An armed trap ([`super::FsTrap`]) failed the operation.
+    Injected,
 }

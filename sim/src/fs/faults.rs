@@ -1,12 +1,14 @@
 //! Disk faults armed and waiting for the operation that meets them: fsync errors, disk full,
-//! SQLITE_BUSY, slow disk, and a power cut after N operations.
+//! SQLITE_BUSY, slow disk, a power cut after N operations, and traps aimed at one kind of
+//! operation on one path (a failing unlink of an outbox folder, a process crash at a chosen
+//! write).
 //!
 //! A fault is counted once when armed and once when it fires, so a report can tell a fault
 //! that never met its operation from one that did. Only the arming and the firing live here;
 //! what a fired fault does to the files (a torn sync, a crash) is the state's business.
 
 use super::counters::Counters;
-use super::{FsFault, Side};
+use super::{FsFault, FsOp, FsTrap, Side, TrapEffect, TrapId};
 
 /// Faults armed and not yet fired, per side, and the latency a slow disk charged.
 #[derive(Default)]
@@ -116,4 +118,84 @@ fn take_one(left: &mut u32, fired: &mut u64) -> bool {
     *left -= 1;
     *fired += 1;
     true
+}
+
+/// Traps armed and not yet sprung (or, for a failing one, with failures left), and the ids of
+/// those that sprang since the world last asked.
+#[derive(Default)]
+pub(crate) struct Traps {
+    next_id: u64,
+    armed: Vec<(TrapId, FsTrap)>,
+    sprung: Vec<TrapId>,
+}
+
+/// What a mutating operation meets among the armed traps.
+pub(crate) enum Sprung {
+    /// Nothing: it goes on.
+    No,
+    /// It fails with an injected error.
+    Fail,
+    /// The process doing it dies just before it.
+    Crash,
+}
+
+impl Traps {
+    pub(crate) fn arm(&mut self, trap: FsTrap) -> TrapId {
+        self.next_id += 1;
+        let id = TrapId(self.next_id);
+        self.armed.push((id, trap));
+        id
+    }
+
+    /// Disarms `id`; true when it was still armed.
+    pub(crate) fn disarm(&mut self, id: TrapId) -> bool {
+        let before = self.armed.len();
+        self.armed.retain(|(armed, _)| *armed != id);
+        self.armed.len() < before
+    }
+
+    /// The first armed trap that `side`'s operation `op` on `path` meets (`exists`: whether
+    /// something is at `path` already), counted as sprung.
+    pub(crate) fn meet(&mut self, side: Side, op: FsOp, path: &str, exists: bool) -> Sprung {
+        if self.armed.is_empty() {
+            return Sprung::No;
+        }
+        let found = self.armed.iter().position(|(_, trap)| {
+            trap.side == side
+                && trap.op.is_none_or(|wanted| wanted == op)
+                && trap.path.matches(path)
+                && match op {
+                    // Creating what exists, or removing what does not, does nothing to trap.
+                    FsOp::CreateDir => !exists,
+                    FsOp::Remove => exists,
+                    FsOp::Write | FsOp::Touch => true,
+                }
+        });
+        let Some(index) = found else {
+            return Sprung::No;
+        };
+        let (id, trap) = &mut self.armed[index];
+        let id = *id;
+        if !self.sprung.contains(&id) {
+            self.sprung.push(id);
+        }
+        match &mut trap.effect {
+            TrapEffect::Crash => {
+                self.armed.remove(index);
+                Sprung::Crash
+            }
+            TrapEffect::Fail { ops } => {
+                *ops = ops.saturating_sub(1);
+                if *ops == 0 {
+                    self.armed.remove(index);
+                }
+                Sprung::Fail
+            }
+        }
+    }
+
+    /// Traps that sprang (at least once) since the last call, in the order they first did.
+    pub(crate) fn take_sprung(&mut self) -> Vec<TrapId> {
+        std::mem::take(&mut self.sprung)
+    }
 }

@@ -200,6 +200,67 @@ pub enum FsFault {
     PowerLossAfter { ops: u32, side: Option<Side> },
 }
 
+/// The kind of mutating operation a [`FsTrap`] waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FsOp {
+    /// Creating a directory that does not exist yet (`create_dir_all` of an existing one is
+    /// not met).
+    CreateDir,
+    /// Removing a file or a directory that exists (`remove_dir_all`, SQLite's xDelete).
+    Remove,
+    /// Writing, truncating or syncing a file.
+    Write,
+    /// Setting a file's mtime (`touch`).
+    Touch,
+}
+
+/// What a sprung [`FsTrap`] does to the operation that met it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrapEffect {
+    /// The next `ops` operations it meets fail with an I/O error; the process goes on.
+    Fail { ops: u32 },
+    /// The process doing the operation dies just before it (every process of the side, for
+    /// a plain-file operation, which names no process): the operation fails, and so does
+    /// every later one of that process. The page cache survives, as in
+    /// [`SimFs::crash_process`].
+    Crash,
+}
+
+/// Which paths a [`FsTrap`] aims at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PathMatch {
+    /// Paths holding this text (`/outbox/`).
+    Contains(String),
+    /// Paths ending with this text (`<session>/inbound.db`, not its journal).
+    EndsWith(String),
+}
+
+impl PathMatch {
+    pub(crate) fn matches(&self, path: &str) -> bool {
+        match self {
+            PathMatch::Contains(text) => path.contains(text.as_str()),
+            PathMatch::EndsWith(text) => path.ends_with(text.as_str()),
+        }
+    }
+}
+
+/// A fault aimed at one kind of operation of one side on the paths `path` matches:
+/// "the host's next removal under `/outbox/` fails", "the container dies at its next write to
+/// `<session>/outbound.db`". Armed with [`SimFs::arm_trap`]; [`SimFs::take_sprung_traps`]
+/// tells which sprang.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FsTrap {
+    pub side: Side,
+    /// `None`: any mutating operation.
+    pub op: Option<FsOp>,
+    pub path: PathMatch,
+    pub effect: TrapEffect,
+}
+
+/// An armed [`FsTrap`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TrapId(pub(crate) u64);
+
 /// Writes whose fate a crash or a fault left in doubt: checkers must not count their rows as
 /// lost, nor as surely kept.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -390,7 +451,7 @@ fn io_error(error: FsError, side: Side, what: &str, path: &NormalPath) -> io::Er
         FsError::ReadOnly => io::ErrorKind::PermissionDenied,
         FsError::DiskFull => io::ErrorKind::StorageFull,
         FsError::Busy => io::ErrorKind::WouldBlock,
-        FsError::ProcessDead | FsError::FsyncFailed => io::ErrorKind::Other,
+        FsError::ProcessDead | FsError::FsyncFailed | FsError::Injected => io::ErrorKind::Other,
     };
     io::Error::new(kind, format!("simfs: {side} {what} {path}: {error:?}"))
 }
@@ -565,6 +626,23 @@ impl SimFs {
     /// Arms a fault (counted as injected now, as fired when an operation meets it).
     pub fn inject(&self, fault: FsFault) {
         self.with_state(|s| s.inject(fault));
+    }
+
+    /// Arms a trap; it springs when an operation it aims at comes.
+    pub fn arm_trap(&self, trap: FsTrap) -> TrapId {
+        self.with_state(|s| s.traps.arm(trap))
+    }
+
+    /// Disarms a trap; true when it was still armed (a crash trap that sprang is not).
+    pub fn disarm_trap(&self, id: TrapId) -> bool {
+        self.with_state(|s| s.traps.disarm(id))
+    }
+
+    /// The traps that sprang since the last call, in the order they first did. The processes
+    /// a crash trap killed are dead already; their VFSes are unregistered at the next crash or
+    /// VFS lookup, as after [`SimFs::crash_process`].
+    pub fn take_sprung_traps(&self) -> Vec<TrapId> {
+        self.with_state(|s| s.traps.take_sprung())
     }
 
     /// Simulated latency `side` accrued on a slow disk since the last call (the world charges it

@@ -55,6 +55,16 @@ impl Processes {
         self.procs.get(&proc).is_some_and(|p| p.alive)
     }
 
+    /// The label of a process, dead or alive.
+    pub(crate) fn label(&self, proc: ProcId) -> Option<&str> {
+        self.procs.get(&proc).map(|p| p.label.as_str())
+    }
+
+    /// The side of a process, dead or alive.
+    pub(crate) fn side(&self, proc: ProcId) -> Option<Side> {
+        self.procs.get(&proc).map(|p| p.side)
+    }
+
     /// The side of a live process; a dead one is an error.
     pub(crate) fn live_side(&self, proc: ProcId) -> Result<Side, FsError> {
         match self.procs.get(&proc) {

@@ -13,7 +13,7 @@ use super::cache::CacheClock;
 use super::counters::{Counters, ReadCounters};
 use super::digest::{content_hash, WriteDigest};
 use super::doubt::DoubtLog;
-use super::faults::ArmedFaults;
+use super::faults::{ArmedFaults, Sprung, Traps};
 use super::handles::{Handle, Handles};
 use super::inode::{InodeId, Inodes};
 use super::locks::{lock_domain, Busy, LockLevel};
@@ -22,7 +22,7 @@ use super::pages::TearTally;
 use super::path::NormalPath;
 use super::process::Processes;
 use super::writers::SingleWriter;
-use super::{FsFault, MaybeDurable, MountProfile, Side};
+use super::{FsFault, FsOp, MaybeDurable, MountProfile, Side};
 use crate::rng::SimRng;
 
 pub(crate) use super::error::FsError;
@@ -45,6 +45,7 @@ pub(crate) struct FsState {
     handles: Handles,
     cache_clock: CacheClock,
     faults: ArmedFaults,
+    pub(crate) traps: Traps,
     single_writer: SingleWriter,
     doubts: DoubtLog,
     write_digest: WriteDigest,
@@ -70,6 +71,7 @@ impl FsState {
             handles: Handles::default(),
             cache_clock: CacheClock::new(root.fork("virtiofs-cache").next_u64()),
             faults: ArmedFaults::default(),
+            traps: Traps::default(),
             single_writer: SingleWriter::default(),
             doubts: DoubtLog::default(),
             write_digest: WriteDigest::default(),
@@ -117,12 +119,14 @@ impl FsState {
         mtime_ms: i64,
     ) -> Result<(), FsError> {
         self.power_cut(side)?;
+        self.trap(side, None, FsOp::CreateDir, path)?;
         self.namespace
             .create_dir_all(path, mtime_ms, &mut self.inodes)
     }
 
     pub(crate) fn remove_dir_all(&mut self, side: Side, path: &NormalPath) -> Result<(), FsError> {
         self.power_cut(side)?;
+        self.trap(side, None, FsOp::Remove, path)?;
         self.namespace.remove_dir_all(side, path, &mut self.inodes)
     }
 
@@ -151,6 +155,7 @@ impl FsState {
         mtime_ms: i64,
     ) -> Result<(), FsError> {
         self.power_cut(side)?;
+        self.trap(side, None, FsOp::Write, path)?;
         let id = self.file_or_create(path, mtime_ms)?;
         self.single_writer.check(side, path, &mut self.counters);
         self.faults.charge_slow_disk(side, &mut self.counters);
@@ -162,6 +167,7 @@ impl FsState {
     pub(crate) fn sync_file(&mut self, side: Side, path: &NormalPath) -> Result<(), FsError> {
         let id = self.namespace.file_inode(path)?;
         self.power_cut(side)?;
+        self.trap(side, None, FsOp::Write, path)?;
         self.sync_inode(side, id, Some(path))
     }
 
@@ -187,6 +193,7 @@ impl FsState {
         mtime_ms: i64,
     ) -> Result<(), FsError> {
         self.power_cut(side)?;
+        self.trap(side, None, FsOp::Touch, path)?;
         let id = self.file_or_create(path, mtime_ms)?;
         self.faults.charge_slow_disk(side, &mut self.counters);
         if let Some(inode) = self.inodes.get_mut(id) {
@@ -401,6 +408,7 @@ impl FsState {
     ) -> Result<(), FsError> {
         let &Handle { side, inode, .. } = self.handles.live_writable(handle)?;
         self.power_cut(side)?;
+        self.handle_trap(handle, FsOp::Write)?;
         self.faults.charge_slow_disk(side, &mut self.counters);
         self.write_inode(side, inode, offset, data, mtime_ms)
     }
@@ -413,6 +421,7 @@ impl FsState {
     ) -> Result<(), FsError> {
         let &Handle { side, inode, .. } = self.handles.live_writable(handle)?;
         self.power_cut(side)?;
+        self.handle_trap(handle, FsOp::Write)?;
         self.truncate_inode(side, inode, len, mtime_ms)
     }
 
@@ -420,6 +429,7 @@ impl FsState {
         let h = self.handles.live(handle)?;
         let (side, inode, path) = (h.side, h.inode, h.path.clone());
         self.power_cut(side)?;
+        self.handle_trap(handle, FsOp::Write)?;
         self.sync_inode(side, inode, path.as_deref())
     }
 
@@ -439,6 +449,7 @@ impl FsState {
         let side = self.processes.live_side(proc)?;
         self.namespace.file_inode(path)?;
         self.power_cut(side)?;
+        self.trap(side, Some(proc), FsOp::Remove, path)?;
         let op = NsOp::Remove(path.to_owned(), side);
         self.namespace.change(op, &mut self.inodes);
         if dir_sync {
@@ -560,6 +571,53 @@ impl FsState {
             return Err(FsError::ProcessDead);
         }
         Ok(())
+    }
+
+    /// Meets the armed traps with `side`'s operation `op` on `path`, done by `proc` (a VFS
+    /// call) or by the side's process that a plain-file call does not name: a failing trap
+    /// fails it; a crash trap kills the process (every process of the side, when unnamed)
+    /// before it happens, and it fails.
+    fn trap(
+        &mut self,
+        side: Side,
+        proc: Option<ProcId>,
+        op: FsOp,
+        path: &NormalPath,
+    ) -> Result<(), FsError> {
+        let exists = self.namespace.entry(path).is_some();
+        match self.traps.meet(side, op, path.as_str(), exists) {
+            Sprung::No => Ok(()),
+            Sprung::Fail => Err(FsError::Injected),
+            Sprung::Crash => {
+                match proc {
+                    Some(proc) => self.kill_processes_by_id(proc),
+                    None => {
+                        self.kill_processes(|s, _| s == side);
+                    }
+                }
+                Err(FsError::ProcessDead)
+            }
+        }
+    }
+
+    /// [`FsState::trap`] for an operation on an open handle (an anonymous temp file meets
+    /// no trap).
+    fn handle_trap(&mut self, handle: HandleId, op: FsOp) -> Result<(), FsError> {
+        let h = self.handles.live(handle)?;
+        let (side, proc) = (h.side, h.proc);
+        let Some(path) = h.path.clone() else {
+            return Ok(());
+        };
+        self.trap(side, Some(proc), op, &path)
+    }
+
+    /// Kills the one process `proc` (see [`FsState::kill_processes`]).
+    fn kill_processes_by_id(&mut self, proc: ProcId) {
+        let label = self.processes.label(proc).map(str::to_string);
+        let side = self.processes.side(proc);
+        if let (Some(label), Some(side)) = (label, side) {
+            self.kill_processes(|s, l| s == side && l == label);
+        }
     }
 
     pub(crate) fn take_io_delay_ms(&mut self, side: Side) -> i64 {

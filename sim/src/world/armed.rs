@@ -2,9 +2,18 @@
 //! them — container start faults for the next start requests, mock scripts for the next
 //! workload message, a power cut and storage faults armed in SimFs — and how SimFs's counters
 //! tell that one of the latter fired.
+//!
+//! Targeted faults wait in two stages. First for the moment they aim at, which the world sees
+//! at its seams: the platform accepting a send, an agent asking for a system action, a message
+//! about to be routed, the provider boundary seeing an answer stored. Then, armed as a SimFs
+//! trap, for the one disk operation that is the step boundary itself: the first write of the
+//! send's record, the first page of the action's commit, the new session's first mkdir, the
+//! runner's next write after its answer. The core is never asked whether it is simulated.
 
-use crate::fs::{FsFault, SimFs};
-use std::collections::BTreeMap;
+use crate::fs::{FsFault, FsTrap, SimFs, TrapId};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 
 /// SimFs's counter of power cuts that fired.
 const POWER_CUTS_FIRED: &str = "fault.power_loss.fired";
@@ -25,6 +34,34 @@ struct ArmedStorageFault {
     fired_before: u64,
 }
 
+/// What the world does when a trap it armed springs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum TrapThen {
+    /// An I/O error the process lives through: recorded the first time, counted once.
+    Count,
+    /// The host process died at the operation: it is restarted after `down_ms`.
+    CrashHost { down_ms: i64 },
+    /// The container process of `session_id` died at the operation.
+    KillContainer { session_id: String },
+}
+
+/// A trap armed in SimFs on behalf of fault `kind`.
+struct ArmedTrap {
+    kind: &'static str,
+    then: TrapThen,
+    /// Sprung at least once (a failing trap may spring again; it is recorded once).
+    sprung: bool,
+}
+
+/// Crashes between an answer and its ack: how many wait for the next stored answer, and the
+/// traps armed for the runners that stored one. Shared with the provider boundary's hook,
+/// which arms them in the middle of a runner step.
+#[derive(Default)]
+pub(super) struct AnswerCrashes {
+    pub(super) pending: u32,
+    pub(super) armed: Vec<(TrapId, String)>,
+}
+
 #[derive(Default)]
 pub(super) struct ArmedFaults {
     start_faults: Vec<StartFault>,
@@ -36,6 +73,22 @@ pub(super) struct ArmedFaults {
     storage: Vec<ArmedStorageFault>,
     /// Power cuts SimFs has reported firing so far.
     power_cuts_seen: u64,
+    /// Traps armed in SimFs for targeted faults, by id.
+    traps: BTreeMap<TrapId, ArmedTrap>,
+    /// Host crashes (their downtimes) waiting for the platform to accept a send.
+    pub(super) send_crashes: Vec<i64>,
+    /// Host crashes waiting for an agent to ask for a system action.
+    pub(super) action_crashes: Vec<i64>,
+    /// Host crashes aimed at the next delivery step of a session whose agent asked for one.
+    pub(super) action_sessions: BTreeMap<String, Vec<i64>>,
+    /// Host crashes waiting for a new session to be created.
+    pub(super) folder_crashes: Vec<i64>,
+    pub(super) answer_crashes: Rc<RefCell<AnswerCrashes>>,
+    /// Workload messages carrying a silence past the idle timeout, until routed.
+    pub(super) silent_messages: BTreeSet<usize>,
+    /// Sessions a message silent past the idle timeout went to, with how many such turns wait
+    /// for the runner to end them.
+    pub(super) silent_sessions: BTreeMap<String, u32>,
 }
 
 /// The SimFs counter that counts firings of a storage fault.
@@ -138,12 +191,82 @@ impl ArmedFaults {
         Some(down_ms)
     }
 
+    /// Arms `trap` in SimFs for fault `kind`; `then` is what the world does when it springs.
+    pub(super) fn arm_trap(
+        &mut self,
+        fs: &SimFs,
+        kind: &'static str,
+        trap: FsTrap,
+        then: TrapThen,
+    ) -> TrapId {
+        let id = fs.arm_trap(trap);
+        let armed = ArmedTrap {
+            kind,
+            then,
+            sprung: false,
+        };
+        self.traps.insert(id, armed);
+        id
+    }
+
+    /// Disarms trap `id` if it has not sprung; true when it had not (it is forgotten then).
+    pub(super) fn disarm_unsprung(&mut self, fs: &SimFs, id: TrapId) -> bool {
+        let unsprung = fs.disarm_trap(id) && !self.traps.get(&id).is_some_and(|t| t.sprung);
+        if unsprung {
+            self.traps.remove(&id);
+        }
+        unsprung
+    }
+
+    /// Whether any trap is armed (reading SimFs is not free).
+    pub(super) fn has_traps(&self) -> bool {
+        !self.traps.is_empty() || !self.answer_crashes.borrow().armed.is_empty()
+    }
+
+    /// The traps that sprang since the last call, each with its fault kind and what the world
+    /// does now; a failing trap that springs again is not reported again.
+    pub(super) fn traps_sprung(&mut self, fs: &SimFs) -> Vec<(&'static str, TrapThen)> {
+        let mut sprung = Vec::new();
+        for id in fs.take_sprung_traps() {
+            let mut answers = self.answer_crashes.borrow_mut();
+            if let Some(index) = answers.armed.iter().position(|(armed, _)| *armed == id) {
+                let (_, session_id) = answers.armed.remove(index);
+                let then = TrapThen::KillContainer { session_id };
+                sprung.push(("crash-between-answer-and-ack", then));
+                continue;
+            }
+            let Some(trap) = self.traps.get_mut(&id) else {
+                continue;
+            };
+            if trap.then != TrapThen::Count {
+                let trap = self.traps.remove(&id).expect("found above");
+                sprung.push((trap.kind, trap.then));
+            } else if !std::mem::replace(&mut trap.sprung, true) {
+                sprung.push((trap.kind, TrapThen::Count));
+            }
+        }
+        sprung
+    }
+
     /// The quiet period begins: no more container start faults or scripted provider faults,
-    /// and an armed power cut is pushed out of reach. (Storage faults are one-shot or bounded
-    /// by an operation count, so an armed one fires at most a few more times.)
+    /// and an armed power cut is pushed out of reach; targeted faults that have not struck
+    /// never will. (Storage faults are one-shot or bounded by an operation count, so an armed
+    /// one fires at most a few more times.)
     pub(super) fn disarm(&mut self, fs: &SimFs) {
         self.start_faults.clear();
         self.scripts.clear();
+        for id in std::mem::take(&mut self.traps).into_keys() {
+            fs.disarm_trap(id);
+        }
+        let mut answers = self.answer_crashes.borrow_mut();
+        answers.pending = 0;
+        for (id, _) in std::mem::take(&mut answers.armed) {
+            fs.disarm_trap(id);
+        }
+        self.send_crashes.clear();
+        self.action_crashes.clear();
+        self.action_sessions.clear();
+        self.folder_crashes.clear();
         if self.power_cut.take().is_some() {
             // SimFs cannot disarm; a later power cut replaces an armed one, so push it out of
             // reach.

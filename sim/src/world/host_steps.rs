@@ -7,9 +7,11 @@
 use super::event::{Event, Timer};
 use super::host::ActivePass;
 use super::state::World;
+use crate::fs::{FsOp, PathMatch};
 use crate::ledger::{ChannelSend, SendOutcome};
 use clawsim_core::channel::{OutboundDelivery, SendError};
 use clawsim_core::host::{DeliveryStep, SweepReport};
+use clawsim_core::SessionPaths;
 use clawsim_oracle::event::{Actor, Event as TypedEvent, SendResult, SweepFacts};
 use serde_json::Value;
 
@@ -87,8 +89,39 @@ impl World {
         }
     }
 
-    /// Runs a delivery pass until it needs the channel or is over.
+    /// Runs a delivery pass until it needs the channel or is over. When the pass's agent has
+    /// asked for a system action and a crash is aimed at it, the host dies at the first page
+    /// this step writes into the session's inbound file: the middle of the commit holding the
+    /// action's effect and its `delivered` row.
     fn continue_pass(&mut self, pass_id: u64) {
+        let Some(session_id) = self.host.passes.get(&pass_id).map(|p| p.session_id.clone()) else {
+            return;
+        };
+        let down_ms = self
+            .armed
+            .action_sessions
+            .get(&session_id)
+            .and_then(|crashes| crashes.first().copied());
+        let Some(down_ms) = down_ms else {
+            return self.continue_pass_unarmed(pass_id);
+        };
+        let inbound = SessionPaths {
+            layout: self.config.design.layout,
+            ..SessionPaths::new(format!("/{session_id}"))
+        }
+        .inbound_db();
+        let path = PathMatch::EndsWith(inbound.display().to_string());
+        let kind = "crash-between-action-and-record";
+        let trap = self.arm_host_crash(kind, Some(FsOp::Write), path, down_ms);
+        self.continue_pass_unarmed(pass_id);
+        if !self.armed.disarm_unsprung(&self.fs, trap) {
+            if let Some(crashes) = self.armed.action_sessions.get_mut(&session_id) {
+                crashes.remove(0);
+            }
+        }
+    }
+
+    fn continue_pass_unarmed(&mut self, pass_id: u64) {
         let (Some(host), Some(active)) = (
             self.host.running.as_mut(),
             self.host.passes.get_mut(&pass_id),
@@ -99,9 +132,10 @@ impl World {
         let session_id = active.session_id.clone();
         match host.delivery_step(&mut active.pass) {
             Ok(DeliveryStep::Send(delivery)) => {
-                let planned = self.channel.plan_send(self.choices.as_mut());
+                let row = &delivery.message_out_id;
+                let planned = self.channel.plan_send(row, self.choices.as_mut());
                 let started = TypedEvent::SendStarted {
-                    row: delivery.message_out_id.clone(),
+                    row: row.clone(),
                     seq: delivery.seq,
                     latency_ms: planned.latency_ms,
                 };
@@ -113,6 +147,9 @@ impl World {
                 };
                 self.schedule_in(planned.latency_ms, event);
                 self.record(actor, Some(&session_id), started);
+                if planned.row_doomed_now {
+                    self.fault_fired("channel-refuses-row", Some(&session_id));
+                }
             }
             Ok(DeliveryStep::Done) => {
                 self.host.end_pass(pass_id);
@@ -149,16 +186,33 @@ impl World {
             reached,
         };
         self.record(Actor::Channel, Some(&session_id), finished);
-        if !host_alive {
+        if !host_alive || !self.host.passes.contains_key(&pass_id) {
             return;
         }
+        // A crash aimed between a send and its record: the platform has accepted, so the
+        // host dies at the first write of the record.
+        let crash = match (&outcome, self.armed.send_crashes.first().copied()) {
+            (Ok(()), Some(down_ms)) => {
+                self.armed.send_crashes.remove(0);
+                let kind = "crash-between-send-and-record";
+                let any = PathMatch::Contains(String::new());
+                Some((down_ms, self.arm_host_crash(kind, None, any, down_ms)))
+            }
+            _ => None,
+        };
         let (Some(host), Some(active)) = (
             self.host.running.as_mut(),
             self.host.passes.get_mut(&pass_id),
         ) else {
             return;
         };
-        match host.delivery_sent(&mut active.pass, outcome) {
+        let recorded = host.delivery_sent(&mut active.pass, outcome);
+        if let Some((down_ms, trap)) = crash {
+            if self.armed.disarm_unsprung(&self.fs, trap) {
+                self.armed.send_crashes.insert(0, down_ms);
+            }
+        }
+        match recorded {
             Ok(()) => self.continue_pass(pass_id),
             Err(error) => {
                 self.host.end_pass(pass_id);

@@ -7,13 +7,15 @@
 //! provider is a mock script in the next user message. A fault that finds nothing to act on is
 //! recorded as skipped and not counted.
 
-use super::armed::StartFault;
+use super::armed::{StartFault, TrapThen};
 use super::event::{Event, Timer};
 use super::state::World;
 use crate::faults::{Fault, FaultSide};
-use crate::fs::{FsFault, Side};
+use crate::fs::{FsFault, FsOp, FsTrap, PathMatch, Side, TrapEffect};
 use crate::ledger::FaultRecord;
+use clawsim_core::config::RunnerConfig;
 use clawsim_core::runtime::ContainerState;
+use clawsim_core::SessionPaths;
 use clawsim_oracle::event::{Actor, Event as TypedEvent, FaultEffect};
 
 use FaultEffect as Effect;
@@ -145,6 +147,97 @@ impl World {
                 self.duplicate_wakes();
                 Effect::Struck
             }
+            Fault::ChannelRefusesRow { skip } => {
+                self.channel.refuse_row(skip);
+                Effect::Armed
+            }
+            Fault::OutboxRemovalFails { removals } => {
+                let trap = FsTrap {
+                    side: Side::Host,
+                    op: Some(FsOp::Remove),
+                    path: PathMatch::Contains("/outbox/".into()),
+                    effect: TrapEffect::Fail { ops: removals },
+                };
+                self.armed
+                    .arm_trap(&self.fs, fault.kind(), trap, TrapThen::Count);
+                Effect::Armed
+            }
+            Fault::HeartbeatTouchFails { touches } => {
+                let trap = FsTrap {
+                    side: Side::Container,
+                    op: Some(FsOp::Touch),
+                    path: PathMatch::EndsWith("/.heartbeat".into()),
+                    effect: TrapEffect::Fail { ops: touches },
+                };
+                self.armed
+                    .arm_trap(&self.fs, fault.kind(), trap, TrapThen::Count);
+                Effect::Armed
+            }
+            Fault::ProviderSilentPastIdle { beyond_ms } => {
+                let idle_ms = RunnerConfig::new(SessionPaths::default()).query_idle_timeout_ms;
+                self.arm_script(fault, format!("think {}ms", idle_ms + beyond_ms))
+            }
+            Fault::CrashBetweenSendAndRecord { down_ms } => {
+                self.armed.send_crashes.push(down_ms);
+                Effect::Armed
+            }
+            Fault::CrashBetweenAnswerAndAck => {
+                self.armed.answer_crashes.borrow_mut().pending += 1;
+                Effect::Armed
+            }
+            Fault::CrashBetweenActionAndRecord { down_ms } => {
+                self.armed.action_crashes.push(down_ms);
+                Effect::Armed
+            }
+            Fault::CrashBetweenCentralRowAndFolder { down_ms } => {
+                self.armed.folder_crashes.push(down_ms);
+                Effect::Armed
+            }
+        }
+    }
+
+    /// Arms a crash of the host at its next mutating disk operation that `op` and `path`
+    /// name, for fault `kind`; see [`World::check_traps`] for what follows.
+    pub(super) fn arm_host_crash(
+        &mut self,
+        kind: &'static str,
+        op: Option<FsOp>,
+        path: PathMatch,
+        down_ms: i64,
+    ) -> crate::fs::TrapId {
+        let trap = FsTrap {
+            side: Side::Host,
+            op,
+            path,
+            effect: TrapEffect::Crash,
+        };
+        let then = TrapThen::CrashHost { down_ms };
+        self.armed.arm_trap(&self.fs, kind, trap, then)
+    }
+
+    /// Traps of targeted faults that sprang during the last step: each recorded with the step
+    /// it struck in and counted; a process a crash trap killed goes down in the world too (the
+    /// host is restarted after its downtime, a container is gone and the sweep replaces it).
+    pub(super) fn check_traps(&mut self) {
+        if !self.armed.has_traps() {
+            return;
+        }
+        for (kind, then) in self.armed.traps_sprung(&self.fs) {
+            match then {
+                TrapThen::Count => self.fault_fired(kind, None),
+                TrapThen::CrashHost { down_ms } => {
+                    self.fault_fired(kind, None);
+                    self.crash_host(down_ms);
+                }
+                TrapThen::KillContainer { session_id } => {
+                    self.fault_fired(kind, Some(&session_id));
+                    if self.containers.processes.contains_key(&session_id) {
+                        self.kill_session_container(&session_id);
+                        let killed = TypedEvent::ContainerKilled;
+                        self.record(Actor::Runtime, Some(&session_id), killed);
+                    }
+                }
+            }
         }
     }
 
@@ -159,18 +252,19 @@ impl World {
     /// counters is not free.)
     pub(super) fn check_armed_storage(&mut self) {
         for kind in self.armed.storage_fired(&self.fs) {
-            self.fault_fired(kind);
+            self.fault_fired(kind, None);
         }
     }
 
-    fn fault_fired(&mut self, kind: &'static str) {
+    /// An armed fault of `kind` met what it waited for (in `session`, when it is known).
+    pub(super) fn fault_fired(&mut self, kind: &'static str, session: Option<&str>) {
         self.record.count_fault(kind);
         let struck_in = self.record.struck_step();
         let fired = TypedEvent::FaultFired {
             kind: kind.to_string(),
             struck_in,
         };
-        self.record(Actor::Faults, None, fired);
+        self.record(Actor::Faults, session, fired);
     }
 
     /// Arms a mock script for the next workload message (counted when it rides on one).
@@ -184,12 +278,17 @@ impl World {
         let Some(session_id) = self.containers.pick_running(pick) else {
             return false;
         };
+        self.kill_session_container(&session_id);
+        true
+    }
+
+    /// The session's container is killed (its process may have died already).
+    fn kill_session_container(&mut self, session_id: &str) {
         self.containers
             .table
             .borrow_mut()
-            .set_state(&session_id, ContainerState::Stopped);
-        self.end_container(&session_id, true);
-        true
+            .set_state(session_id, ContainerState::Stopped);
+        self.end_container(session_id, true);
     }
 
     /// `docker pause`: the container still runs, its process makes no progress.

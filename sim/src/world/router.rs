@@ -4,6 +4,7 @@
 
 use super::event::Event;
 use super::state::World;
+use crate::fs::{FsOp, PathMatch};
 use crate::ledger::AnswerRecord;
 use crate::workload::{UserMessage, SIM_CHANNEL};
 use clawsim_core::host::InboundEvent;
@@ -33,10 +34,16 @@ impl World {
             kind: message.kind().into(),
             content: message.content(),
         };
+        let folder_crash = self.arm_folder_crash();
         let routed = self.host_step(|world| {
             let host = world.host.running.as_mut()?;
             Some(host.route(&event))
         });
+        if let Some((down_ms, trap)) = folder_crash {
+            if self.armed.disarm_unsprung(&self.fs, trap) {
+                self.armed.folder_crashes.insert(0, down_ms);
+            }
+        }
         let Some(routed) = routed else {
             self.host.backlog.push(index);
             self.record(Actor::Router, None, TypedEvent::MessageWaits { index });
@@ -44,6 +51,10 @@ impl World {
         };
         match routed {
             Ok(routed) => {
+                if self.armed.silent_messages.remove(&index) {
+                    let session = routed.session_id.clone();
+                    *self.armed.silent_sessions.entry(session).or_default() += 1;
+                }
                 let sent = &mut self.record.ledger.sent[index];
                 sent.routed_at_ms = Some(now);
                 sent.session_id = Some(routed.session_id.clone());
@@ -69,6 +80,20 @@ impl World {
         }
     }
 
+    /// A crash aimed between a new session's central row and its folder: armed for this
+    /// routing, the host dies at the first directory it creates under `sessions/` (an
+    /// existing session's folder creates none). Returns the downtime and the trap.
+    fn arm_folder_crash(&mut self) -> Option<(i64, crate::fs::TrapId)> {
+        let down_ms = *self.armed.folder_crashes.first()?;
+        self.host.running.as_ref()?;
+        self.armed.folder_crashes.remove(0);
+        let sessions = self.host.config.data_dir.join("sessions");
+        let path = PathMatch::Contains(format!("{}/", sessions.display()));
+        let kind = "crash-between-central-row-and-folder";
+        let trap = self.arm_host_crash(kind, Some(FsOp::CreateDir), path, down_ms);
+        Some((down_ms, trap))
+    }
+
     /// How long the platform waits before offering something the host refused again.
     fn redelivery_delay_ms(&mut self) -> i64 {
         1 + self
@@ -88,6 +113,9 @@ impl World {
         sent.text = format!("{} @mock {}", sent.text, scripts.join("; "));
         for (kind, _) in &armed {
             self.record.count_fault(kind);
+            if *kind == "provider-silent-past-idle" {
+                self.armed.silent_messages.insert(index);
+            }
         }
         let scripts = scripts.into_iter().map(str::to_string).collect();
         self.record(

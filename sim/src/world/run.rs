@@ -61,6 +61,7 @@ impl World {
             self.charge_io_delay();
             self.check_power_cut();
             self.check_armed_storage();
+            self.check_traps();
         }
     }
 

@@ -3,12 +3,13 @@
 //! running container's agent-runner is started, then stepped at the wake-up it asks for, on
 //! its own clock, unless the container hangs; a runner that exits stops its container.
 
+use super::armed::AnswerCrashes;
 use super::armed::StartFault;
 use super::containers::{container_env, container_process, ContainerProcess};
 use super::event::Event;
 use super::state::World;
-use crate::fs::Side;
-use crate::provider::RecordingProvider;
+use crate::fs::{FsTrap, PathMatch, Side, SimFs, TrapEffect};
+use crate::provider::{AnswerHook, RecordingProvider};
 use crate::runtime::RuntimeRequest;
 use clawsim_core::config::RunnerConfig;
 use clawsim_core::live::agent::settings_from_vars;
@@ -17,6 +18,13 @@ use clawsim_core::runner::AgentRunner;
 use clawsim_core::runtime::{ContainerSpec, ContainerState};
 use clawsim_core::{Env, SessionPaths};
 use clawsim_oracle::event::{Actor, Event as TypedEvent};
+use std::cell::RefCell;
+use std::path::Path;
+use std::rc::Rc;
+
+/// The tools whose row asks the host for a system action (PROTOCOL §7).
+const SYSTEM_ACTION_TOOLS: [&str; 4] =
+    ["schedule_task", "cancel_task", "pause_task", "resume_task"];
 
 impl World {
     /// Runs `step` — one step of the host process: a call of its router, or all it does for
@@ -197,8 +205,15 @@ impl World {
         };
         let idle_ms = settings.runner.poll_interval_idle_ms;
         let env = process.env.clone();
+        let hook = answer_crash_hook(
+            self.armed.answer_crashes.clone(),
+            self.fs.clone(),
+            session_id,
+            &settings.runner.paths.outbound_db(),
+        );
         let provider =
-            RecordingProvider::new(MockProvider::new(), self.record.provider_log.clone());
+            RecordingProvider::new(MockProvider::new(), self.record.provider_log.clone())
+                .with_answer_hook(hook);
         let started = AgentRunner::start(env.clone(), settings.runner, Box::new(provider));
         let (started, wake_side_ms) = match started {
             Ok(runner) => {
@@ -261,11 +276,36 @@ impl World {
         }
     }
 
-    /// Records what the provider boundary saw during the last runner step.
+    /// Records what the provider boundary saw during the last runner step; the targeted
+    /// faults waiting for it take their aim: a crash waiting for a system action aims at this
+    /// session's next delivery steps, a silence past the idle timeout strikes when the runner
+    /// ends the turn it silenced.
     fn record_provider_facts(&mut self, session_id: &str) {
         let facts = self.record.take_provider_facts();
         for fact in facts {
+            let silenced = matches!(fact, TypedEvent::TurnEnded | TypedEvent::TurnAborted);
+            let action = matches!(&fact, TypedEvent::ToolCalled { name, .. }
+                if SYSTEM_ACTION_TOOLS.contains(&name.as_str()));
             self.record(Actor::Provider, Some(session_id), fact);
+            if action && !self.armed.action_crashes.is_empty() {
+                let down_ms = self.armed.action_crashes.remove(0);
+                let session = session_id.to_string();
+                self.armed
+                    .action_sessions
+                    .entry(session)
+                    .or_default()
+                    .push(down_ms);
+            }
+            let waiting = self.armed.silent_sessions.get_mut(session_id);
+            if let (true, Some(count @ 1..)) = (silenced, waiting) {
+                *count -= 1;
+                // Counted when its script rode on the message; recorded where it struck.
+                let fired = TypedEvent::FaultFired {
+                    kind: "provider-silent-past-idle".into(),
+                    struck_in: self.record.struck_step(),
+                };
+                self.record(Actor::Faults, Some(session_id), fired);
+            }
         }
     }
 
@@ -300,4 +340,31 @@ impl World {
         );
         self.wake_runner_at(session_id, self.now_ms());
     }
+}
+
+/// The provider boundary's hook for a crash aimed between an answer and its ack: when one
+/// waits, the runner of `session_id` dies at its next write to `outbound` (its outbound file,
+/// or that file's journal), now that its answer is stored.
+fn answer_crash_hook(
+    crashes: Rc<RefCell<AnswerCrashes>>,
+    fs: SimFs,
+    session_id: &str,
+    outbound: &Path,
+) -> AnswerHook {
+    let session_id = session_id.to_string();
+    let path = PathMatch::Contains(outbound.display().to_string());
+    Rc::new(move || {
+        let mut crashes = crashes.borrow_mut();
+        if crashes.pending == 0 {
+            return;
+        }
+        crashes.pending -= 1;
+        let trap = fs.arm_trap(FsTrap {
+            side: Side::Container,
+            op: None,
+            path: path.clone(),
+            effect: TrapEffect::Crash,
+        });
+        crashes.armed.push((trap, session_id.clone()));
+    })
 }
