@@ -348,12 +348,16 @@ fn landing_situations(landings: &[Landing], found: &mut BTreeSet<&'static str>) 
             landing.fault.as_str(),
             landing.step.as_str(),
         ) {
-            ("crash", "host-crash" | "machine-crash", "delivery-send") => "host crash mid-send",
+            ("crash", "host-crash" | "host-crash-mid-send" | "machine-crash", "delivery-send") => {
+                "host crash mid-send"
+            }
             ("crash", "container-killed" | "machine-crash", "runner-turn") => "kill in a turn",
             ("crash", "container-killed" | "machine-crash", "runner-idle") => "kill between polls",
-            ("crash", "container-killed" | "machine-crash", "container-start") => {
-                "kill while starting"
-            }
+            (
+                "crash",
+                "container-killed" | "container-killed-starting" | "machine-crash",
+                "container-start",
+            ) => "kill while starting",
             ("crash", "power-cut", "delivery") => "power cut in delivery",
             ("crash", "power-cut", "runner-turn" | "runner-idle") => "power cut in a runner step",
             ("io-error", _, "delivery") if storage => "io error in delivery",

@@ -68,6 +68,27 @@ pub fn fault_landings(outcome: &RunOutcome) -> Vec<Landing> {
                     landings.push(landed("crash", container_step(&events[..before], &session)));
                 }
             }
+            Fault::HostCrashMidSend { .. } => {
+                let fired = events[before..].iter().find(
+                    |e| matches!(&e.event, Event::FaultFired { kind, .. } if kind == fault.kind()),
+                );
+                if let Some(fired) = fired {
+                    let before_fired = events.partition_point(|e| e.at_ms < fired.at_ms);
+                    landings.push(landed(
+                        "crash",
+                        host_step(&events[..before_fired], fired.at_ms),
+                    ));
+                }
+            }
+            Fault::ContainerKilledStarting { .. } => {
+                let fired = events[before..].iter().position(
+                    |e| matches!(&e.event, Event::FaultFired { kind, .. } if kind == fault.kind()),
+                );
+                if let Some(at) = fired.map(|offset| before + offset) {
+                    let session = events[at].session.clone().unwrap_or_default();
+                    landings.push(landed("crash", container_step(&events[..at], &session)));
+                }
+            }
             Fault::PowerCut { .. } => {
                 let fired = events[before..].iter().find_map(|e| match e.event {
                     Event::PowerCutFired { struck_in } => Some(struck_in),

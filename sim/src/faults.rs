@@ -34,7 +34,13 @@ pub fn generate_fault(kind: &str, choices: &mut dyn ChoiceSource) -> Option<Faul
             extra_ms: choices.range_inclusive(1_000, 60_000),
         },
         "container-start-fails" => Fault::ContainerStartFails,
+        "container-killed-starting" => Fault::ContainerKilledStarting {
+            at_permille: choices.below(1_000) as u32,
+        },
         "host-crash" => Fault::HostCrash {
+            down_ms: choices.range_inclusive(0, 120_000),
+        },
+        "host-crash-mid-send" => Fault::HostCrashMidSend {
             down_ms: choices.range_inclusive(0, 120_000),
         },
         "machine-crash" => Fault::MachineCrash {

@@ -36,8 +36,14 @@ pub enum Fault {
     ContainerSlowStart { extra_ms: i64 },
     /// The next container start fails.
     ContainerStartFails,
+    /// The next container to start is killed while it is still coming up, `at_permille`
+    /// thousandths into its start.
+    ContainerKilledStarting { at_permille: u32 },
     /// The host process dies and is restarted after `down_ms`.
     HostCrash { down_ms: i64 },
+    /// The host process dies while its next channel send is in flight (half-way through the
+    /// send's latency), and is restarted after `down_ms`.
+    HostCrashMidSend { down_ms: i64 },
     /// The machine loses power between two steps: every process dies, unsynced writes are
     /// lost or torn.
     MachineCrash { down_ms: i64 },
@@ -121,7 +127,9 @@ pub const FAULT_KINDS: &[&str] = &[
     "container-hung",
     "container-slow-start",
     "container-start-fails",
+    "container-killed-starting",
     "host-crash",
+    "host-crash-mid-send",
     "machine-crash",
     "power-cut",
     "fsync-error",
@@ -156,7 +164,9 @@ impl Fault {
             Fault::ContainerHung { .. } => "container-hung",
             Fault::ContainerSlowStart { .. } => "container-slow-start",
             Fault::ContainerStartFails => "container-start-fails",
+            Fault::ContainerKilledStarting { .. } => "container-killed-starting",
             Fault::HostCrash { .. } => "host-crash",
+            Fault::HostCrashMidSend { .. } => "host-crash-mid-send",
             Fault::MachineCrash { .. } => "machine-crash",
             Fault::PowerCut { .. } => "power-cut",
             Fault::FsyncError { .. } => "fsync-error",

@@ -21,8 +21,14 @@ const POWER_CUTS_FIRED: &str = "fault.power_loss.fired";
 /// A container start the next start request meets.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum StartFault {
-    Slow { extra_ms: i64 },
+    Slow {
+        extra_ms: i64,
+    },
     Fails,
+    /// Killed `at_permille` thousandths into the start.
+    Killed {
+        at_permille: u32,
+    },
 }
 
 /// A storage fault armed in SimFs: its kind, the SimFs counter of its firings, and that
@@ -75,6 +81,8 @@ pub(super) struct ArmedFaults {
     power_cuts_seen: u64,
     /// Traps armed in SimFs for targeted faults, by id.
     traps: BTreeMap<TrapId, ArmedTrap>,
+    /// Host crashes (their downtimes) waiting for a send to start.
+    pub(super) mid_send_crashes: Vec<i64>,
     /// Host crashes (their downtimes) waiting for the platform to accept a send.
     pub(super) send_crashes: Vec<i64>,
     /// Host crashes waiting for an agent to ask for a system action.

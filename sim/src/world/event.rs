@@ -45,6 +45,14 @@ pub(crate) enum Event {
         token: u64,
         duplicate: bool,
     },
+    /// A host crash armed for a send in flight strikes.
+    CrashMidSend {
+        incarnation: u64,
+        session_id: String,
+        down_ms: i64,
+    },
+    /// A container armed to die while starting is killed.
+    KillStarting { session_id: String, generation: u64 },
     /// A hung container resumes.
     HangEnd { session_id: String, generation: u64 },
     /// The host process starts again after a crash.

@@ -147,6 +147,15 @@ impl World {
                 };
                 self.schedule_in(planned.latency_ms, event);
                 self.record(actor, Some(&session_id), started);
+                if !self.armed.mid_send_crashes.is_empty() {
+                    let down_ms = self.armed.mid_send_crashes.remove(0);
+                    let crash = Event::CrashMidSend {
+                        incarnation: self.host.incarnation,
+                        session_id: session_id.clone(),
+                        down_ms,
+                    };
+                    self.schedule_in(planned.latency_ms / 2, crash);
+                }
                 if planned.row_doomed_now {
                     self.fault_fired("channel-refuses-row", Some(&session_id));
                 }

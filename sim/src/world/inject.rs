@@ -71,7 +71,15 @@ impl World {
                 self.armed.arm_start(StartFault::Fails);
                 Effect::Struck
             }
+            Fault::ContainerKilledStarting { at_permille } => {
+                self.armed.arm_start(StartFault::Killed { at_permille });
+                Effect::Armed
+            }
             Fault::HostCrash { down_ms } => struck(self.crash_host(down_ms)),
+            Fault::HostCrashMidSend { down_ms } => {
+                self.armed.mid_send_crashes.push(down_ms);
+                Effect::Armed
+            }
             Fault::MachineCrash { down_ms } => {
                 self.fs.crash_machine();
                 self.machine_down(down_ms);
@@ -280,6 +288,27 @@ impl World {
         };
         self.kill_session_container(&session_id);
         true
+    }
+
+    /// A host crash armed for the send under way strikes, if that host still runs.
+    pub(super) fn crash_mid_send(&mut self, incarnation: u64, session_id: &str, down_ms: i64) {
+        if self.host.incarnation == incarnation && self.host.running.is_some() {
+            self.fault_fired("host-crash-mid-send", Some(session_id));
+            self.crash_host(down_ms);
+        }
+    }
+
+    /// A container armed to die while starting is killed, if it is still coming up.
+    pub(super) fn kill_starting(&mut self, session_id: &str, generation: u64) {
+        let starting = self.containers.table.borrow().is_current(
+            session_id,
+            generation,
+            ContainerState::Starting,
+        );
+        if starting {
+            self.fault_fired("container-killed-starting", Some(session_id));
+            self.kill_session_container(session_id);
+        }
     }
 
     /// The session's container is killed (its process may have died already).

@@ -161,6 +161,15 @@ impl World {
                 generation,
                 fails,
             } => self.container_up(spec, generation, fails),
+            Event::CrashMidSend {
+                incarnation,
+                session_id,
+                down_ms,
+            } => self.crash_mid_send(incarnation, &session_id, down_ms),
+            Event::KillStarting {
+                session_id,
+                generation,
+            } => self.kill_starting(&session_id, generation),
             Event::RunnerWake {
                 session_id,
                 generation,

@@ -65,12 +65,19 @@ impl World {
             .choices
             .range_inclusive(timing.container_start_ms_min, timing.container_start_ms_max);
         let mut fails = false;
+        let session_id = spec.session_id.clone();
         match self.armed.next_start_fault() {
             Some(StartFault::Slow { extra_ms }) => latency_ms += extra_ms,
             Some(StartFault::Fails) => fails = true,
+            Some(StartFault::Killed { at_permille }) => {
+                let kill = Event::KillStarting {
+                    session_id: session_id.clone(),
+                    generation,
+                };
+                self.schedule_in(latency_ms * i64::from(at_permille) / 1_000, kill);
+            }
             None => {}
         }
-        let session_id = spec.session_id.clone();
         let requested = TypedEvent::StartRequested {
             generation,
             latency_ms,
