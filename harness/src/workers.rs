@@ -355,7 +355,7 @@ mod tests {
             "{error}"
         );
         // The command names this executable by its absolute path.
-        let replay = format!(" replay {seed} --profile {profile} --workload default`");
+        let replay = format!(" replay {seed} --profile {profile} --workload swarm`");
         assert!(error.contains(&replay), "{error}");
     }
 

@@ -48,7 +48,10 @@ fn a_failing_seed_leaves_an_artifact_whose_case_replays_its_trace_exactly() {
         WorkloadKind::Swarm,
     )
     .unwrap();
-    assert_eq!(case, Case::default_scenario(9, MountProfile::PowerLoss));
+    assert_eq!(
+        case,
+        Case::for_seed(9, MountProfile::PowerLoss, WorkloadKind::Swarm)
+    );
     let shrunk = load_case(saved.dir.to_str().unwrap(), None, WorkloadKind::Swarm).unwrap();
     let (outcome, _) = run_case(&shrunk).unwrap();
     let saved_trace = std::fs::read_to_string(saved.dir.join("shrunk-trace.jsonl")).unwrap();

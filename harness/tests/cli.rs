@@ -138,14 +138,14 @@ fn replay_gives_the_same_trace_byte_for_byte_and_draws_it() {
 }
 
 #[test]
-fn run_can_draw_mixed_workloads_from_the_generators() {
+fn run_can_choose_the_burst_workload_and_refuses_the_retired_mixed_one() {
     let dir = tempfile::tempdir().unwrap();
     let output = clawsim(&[
         "run",
         "--seeds",
         "2",
         "--workload",
-        "mixed",
+        "bursts",
         "--shrink-time",
         "1s",
         "--artifacts",
@@ -157,10 +157,18 @@ fn run_can_draw_mixed_workloads_from_the_generators() {
             .lines()
             .next()
             .unwrap_or("")
-            .contains("workload mixed"),
+            .contains("workload bursts"),
         "{stderr}"
     );
     // 0: every property held; 1: a finding, saved as an artifact. Never a usage error.
     assert!(matches!(output.status.code(), Some(0 | 1)), "{stderr}");
     assert!(text(&output.stdout).contains("seeds            2"));
+    // The swarm default replaced `mixed`; asking for it is a usage error that names the choices.
+    let retired = clawsim(&["run", "--seeds", "1", "--workload", "mixed"]);
+    let stderr = text(&retired.stderr);
+    assert_eq!(retired.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("swarm") && stderr.contains("bursts"),
+        "{stderr}"
+    );
 }

@@ -180,13 +180,13 @@ fn the_summary_says_what_ran_and_what_the_determinism_check_found() {
             "--profile",
             "bind,virtiofs",
             "--workload",
-            "default",
+            "bursts",
             "--check-determinism",
         ],
     );
     assert_eq!(json["seed_range"], "40..42");
     assert_eq!(json["shard"], "0/1");
-    assert_eq!(json["workload"], "default");
+    assert_eq!(json["workload"], "bursts");
     assert_eq!(json["profiles"], serde_json::json!(["bind", "virtiofs"]));
     assert_eq!(json["jobs"], 1);
     assert_eq!(
@@ -195,7 +195,7 @@ fn the_summary_says_what_ran_and_what_the_determinism_check_found() {
     );
     // With the JSON on stdout, the table goes to stderr.
     for row in [
-        "run              seeds 40..42 shard 0/1 profiles bind,virtiofs workload default design v2 jobs 1",
+        "run              seeds 40..42 shard 0/1 profiles bind,virtiofs workload bursts design v2 jobs 1",
         "determinism      held: every one of 2 seeds gave the same trace twice",
         "violations       0",
     ] {

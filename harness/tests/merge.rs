@@ -155,13 +155,13 @@ fn merge_refuses_what_is_not_one_run_and_names_missing_shards() {
             "--shard",
             "1/2",
             "--workload",
-            "mixed",
+            "bursts",
         ],
         0,
     );
     assert_refused(
         &merge(d, &[&a, &mixed]),
-        &["different workloads", "default (", "mixed ("],
+        &["different workloads", "swarm (", "bursts ("],
     );
 
     let mut other_design = read(&b);

@@ -65,9 +65,7 @@ fn a_worker_that_dies_is_reported_with_its_seed_and_a_replay_command() {
         "{error}"
     );
     assert!(
-        error.contains(&format!(
-            " replay 40 --profile {profile} --workload default`"
-        )),
+        error.contains(&format!(" replay 40 --profile {profile} --workload swarm`")),
         "{error}"
     );
 }

@@ -11,7 +11,7 @@
 use crate::tape::ChoiceSource;
 use serde::{Deserialize, Serialize};
 
-pub use clawsim_oracle::fault::{Fault, FaultSide, FAULT_KINDS};
+pub use clawsim_oracle::fault::{Fault, FaultSide, AIMED_FAULT_KINDS, FAULT_KINDS};
 
 /// A fault of kind `kind` (one of [`FAULT_KINDS`]) with parameters drawn from `choices`.
 pub fn generate_fault(kind: &str, choices: &mut dyn ChoiceSource) -> Option<Fault> {

@@ -36,9 +36,11 @@ fn messages(texts: &[(i64, &str)]) -> Workload {
                 sender: "u1".into(),
                 sender_id: "id1".into(),
                 text: text.to_string(),
+                form: Default::default(),
             })
             .collect(),
         answer_delay_ms_max: 0,
+        ..Workload::default()
     }
 }
 

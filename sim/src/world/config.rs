@@ -6,7 +6,7 @@
 
 use crate::channel::ChannelTiming;
 use crate::clock::EPOCH_MS;
-use crate::faults::{FaultPlan, FAULT_KINDS};
+use crate::faults::{FaultPlan, AIMED_FAULT_KINDS, FAULT_KINDS};
 use crate::fs::MountProfile;
 use crate::rng::SimRng;
 use crate::tape::{ChoiceSource, SeededChoices};
@@ -117,7 +117,7 @@ impl WorldConfig {
         let kinds: Vec<&str> = FAULT_KINDS
             .iter()
             .copied()
-            .filter(|kind| !POWER_LOSS_KINDS.contains(kind))
+            .filter(|kind| !POWER_LOSS_KINDS.contains(kind) && !AIMED_FAULT_KINDS.contains(kind))
             .collect();
         let mut faults = FaultPlan::generate(&mut choices, &kinds, fault_count, active_ms);
         ask_for_a_recurring_task(seed, &mut workload);
