@@ -2,6 +2,7 @@
 //! the central DB), both DBs opened read-only through the core's `inspect`, and `PRAGMA
 //! integrity_check` of any DB file. Reading only: what the rows mean is the oracle's business.
 
+use clawsim_core::config::SessionLayout;
 use clawsim_core::db::{Access, Db, Schema};
 use clawsim_core::env::SessionPaths;
 use clawsim_core::inspect::{snapshot_session, SessionSnapshot};
@@ -17,16 +18,24 @@ pub struct SessionFiles {
     pub snapshot: SessionSnapshot,
 }
 
-/// Every session folder holding an `inbound.db`, in path order.
-pub fn read_sessions(data_dir: &Path) -> Result<Vec<SessionFiles>, String> {
+/// The paths of the session folder `dir` when its files are laid out as `layout`.
+fn session_paths(dir: &Path, layout: SessionLayout) -> SessionPaths {
+    let mut paths = SessionPaths::new(dir);
+    paths.layout = layout;
+    paths
+}
+
+/// Every session folder holding its host-written DB (`inbound.db`, or `session.db` in the
+/// single layout), in path order.
+pub fn read_sessions(data_dir: &Path, layout: SessionLayout) -> Result<Vec<SessionFiles>, String> {
     let env = LiveEnv::new();
     let mut sessions = Vec::new();
     for group in sorted_dirs(&data_dir.join("sessions"))? {
         for dir in sorted_dirs(&group)? {
-            if !dir.join("inbound.db").exists() {
+            let paths = session_paths(&dir, layout);
+            if !paths.inbound_db().exists() {
                 continue;
             }
-            let paths = SessionPaths::new(&dir);
             let snapshot =
                 snapshot_session(&env, &paths).map_err(|e| format!("{}: {e}", dir.display()))?;
             sessions.push(SessionFiles {
@@ -41,16 +50,25 @@ pub fn read_sessions(data_dir: &Path) -> Result<Vec<SessionFiles>, String> {
 }
 
 /// Every DB file of the data folder with its schema: `central.db`, then each session's
-/// `inbound.db` and (once an agent made it) `outbound.db`.
-pub fn db_files(data_dir: &Path, central_db: &Path) -> Result<Vec<(PathBuf, Schema)>, String> {
+/// `inbound.db` and (once an agent made it) `outbound.db`, or its one `session.db` in the single
+/// layout.
+pub fn db_files(
+    data_dir: &Path,
+    central_db: &Path,
+    layout: SessionLayout,
+) -> Result<Vec<(PathBuf, Schema)>, String> {
     let mut files = vec![(central_db.to_path_buf(), Schema::Central)];
     for group in sorted_dirs(&data_dir.join("sessions"))? {
         for dir in sorted_dirs(&group)? {
-            let paths = SessionPaths::new(&dir);
-            for (path, schema) in [
-                (paths.inbound_db(), Schema::Inbound),
-                (paths.outbound_db(), Schema::Outbound),
-            ] {
+            let paths = session_paths(&dir, layout);
+            let session = match layout {
+                SessionLayout::Split => vec![
+                    (paths.inbound_db(), Schema::Inbound),
+                    (paths.outbound_db(), Schema::Outbound),
+                ],
+                SessionLayout::Single => vec![(paths.inbound_db(), Schema::Session)],
+            };
+            for (path, schema) in session {
                 if path.exists() {
                     files.push((path, schema));
                 }

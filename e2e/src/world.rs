@@ -335,7 +335,7 @@ impl World {
     pub fn sessions(&self) -> Vec<SessionFiles> {
         let deadline = Instant::now() + READ_RETRY_TIMEOUT;
         loop {
-            match files::read_sessions(self.data_dir.path()) {
+            match files::read_sessions(self.data_dir.path(), self.config.design.layout) {
                 Ok(sessions) => return sessions,
                 Err(e) if Instant::now() >= deadline => {
                     self.fail(&format!("cannot read the sessions: {e}"))
@@ -486,8 +486,12 @@ impl World {
     fn final_state(&self) -> (FinalState, Vec<SessionFiles>) {
         let sessions = self.sessions();
         let at_ms = now_ms();
-        let db_files = files::db_files(self.data_dir.path(), &self.config.central_db())
-            .unwrap_or_else(|e| self.fail(&format!("cannot list the DB files: {e}")));
+        let db_files = files::db_files(
+            self.data_dir.path(),
+            &self.config.central_db(),
+            self.config.design.layout,
+        )
+        .unwrap_or_else(|e| self.fail(&format!("cannot list the DB files: {e}")));
         let integrity = db_files
             .into_iter()
             .map(|(path, schema)| IntegrityRecord {
@@ -573,7 +577,7 @@ impl World {
     /// failure report.
     pub fn report(&self) -> String {
         let mut out = String::new();
-        let sessions = match files::read_sessions(self.data_dir.path()) {
+        let sessions = match files::read_sessions(self.data_dir.path(), self.config.design.layout) {
             Ok(sessions) => sessions,
             Err(e) => {
                 out.push_str(&format!("--- sessions unreadable: {e}\n"));

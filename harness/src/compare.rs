@@ -6,19 +6,28 @@
 //! a property meaningless (§9.5 single writer when both sides write one `session.db`) the cell
 //! says "by design" and the consequences are judged by the other properties. Each non-zero cell
 //! names its first failing seed with the command that replays it.
+//!
+//! With `--save-cases DIR`, the first failing seed of every non-zero (cell × property) is shrunk
+//! (see [`crate::shrink`]) and saved as a scenario file `<design>-<profile>-<property>.json`:
+//! the smallest case found on which the design still breaks the property while the same case
+//! under v2 holds every property, so what breaks it is the design, not the workload. `clawsim
+//! replay FILE` runs one; `clawsim scenarios --dir DIR` checks each still fails as saved.
 
-use crate::case::WorkloadKind;
-use crate::cli::shell_quote;
+use crate::case::{Case, WorkloadKind};
+use crate::cli::{absolute, check_writable_folder, shell_command, shell_quote, this_exe};
 use crate::properties::{Property, Verdict};
 use crate::run_command::{parse_design, parse_profiles, workers};
-use crate::seeds::{run_pool, PoolOptions, SeedPlan, SeedResult};
+use crate::scenarios::{Expect, Scenario};
+use crate::seeds::{run_case, run_pool, PoolOptions, SeedPlan, SeedResult};
+use crate::shrink::shrink_by;
 use clap::Args;
 use clawsim_core::config::Design;
 use clawsim_sim::fs::MountProfile;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// `clawsim compare` options.
 #[derive(Debug, Clone, Args)]
@@ -44,6 +53,14 @@ pub struct CompareArgs {
     /// List the named designs and exit.
     #[arg(long)]
     pub list: bool,
+    /// Shrink the first failing seed of every non-zero (cell × property) and save it in this
+    /// folder as a scenario file `<design>-<profile>-<property>.json` (replay one with `clawsim
+    /// replay FILE`; check them all with `clawsim scenarios --dir FOLDER`).
+    #[arg(long)]
+    pub save_cases: Option<PathBuf>,
+    /// How long each saved case may be shrunk.
+    #[arg(long, value_parser = crate::parse_duration, default_value = "30s")]
+    pub shrink_time: Duration,
 }
 
 /// One (design × profile) cell.
@@ -60,6 +77,8 @@ pub struct Cell {
     pub world_errors: u64,
     /// The first failing seed and the command that replays it.
     pub first_failure: Option<FirstFailure>,
+    /// The first seed that broke each property (by its name).
+    pub first_failing_seed_by_property: BTreeMap<String, u64>,
 }
 
 /// The first seed of a cell that broke a property.
@@ -82,6 +101,11 @@ impl Cell {
                 .failed_seeds_by_property
                 .entry(property.name().to_string())
                 .or_default() += 1;
+            let first = self
+                .first_failing_seed_by_property
+                .entry(property.name().to_string())
+                .or_insert(result.seed);
+            *first = (*first).min(result.seed);
         }
         for property in by_design(&result.verdict) {
             if !self.by_design.contains(&property) {
@@ -146,6 +170,9 @@ pub fn compare(args: &CompareArgs) -> Result<i32, String> {
     if args.seeds == 0 {
         return Err("--seeds must be at least 1".into());
     }
+    if let Some(dir) = &args.save_cases {
+        check_writable_folder("--save-cases", dir)?;
+    }
     eprintln!(
         "clawsim compare: seeds {}..{} designs {} profiles {} jobs {} build {}",
         args.seed,
@@ -179,7 +206,135 @@ pub fn compare(args: &CompareArgs) -> Result<i32, String> {
         }
         None => print!("{table}"),
     }
+    if let Some(dir) = &args.save_cases {
+        for cell in &cells {
+            for (property, seed) in &cell.first_failing_seed_by_property {
+                let property = property_by_name(property)?;
+                match save_case(dir, cell, property, *seed, args.shrink_time)? {
+                    Ok(saved) => eprintln!("{saved}"),
+                    Err(why) => eprintln!(
+                        "{} × {} {property}: seed {seed} not saved: {why}",
+                        cell.design, cell.profile
+                    ),
+                }
+            }
+        }
+    }
     Ok(0)
+}
+
+fn property_by_name(name: &str) -> Result<Property, String> {
+    Property::ALL
+        .into_iter()
+        .find(|p| p.name() == name)
+        .ok_or_else(|| format!("unknown property {name:?}"))
+}
+
+/// A case saved by `--save-cases`.
+#[derive(Debug, Clone)]
+pub struct SavedCase {
+    pub file: PathBuf,
+    /// Messages and faults before and after shrinking.
+    pub sizes: ((usize, usize), (usize, usize)),
+    pub attempts: u32,
+}
+
+impl std::fmt::Display for SavedCase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ((m0, f0), (m1, f1)) = self.sizes;
+        write!(
+            f,
+            "saved {} ({m0} messages, {f0} faults shrunk to {m1} and {f1} in {} runs)\n  replay: \
+             {}",
+            self.file.display(),
+            self.attempts,
+            shell_command(&[
+                this_exe(),
+                "replay".into(),
+                absolute(&self.file)
+                    .unwrap_or_else(|_| self.file.clone())
+                    .display()
+                    .to_string()
+            ])
+        )
+    }
+}
+
+/// True when `case` breaks `property` under its design, while the same case under v2 holds
+/// every property; neither world may fail on its own.
+fn design_alone_breaks(case: &Case, property: Property) -> bool {
+    let broken = run_case(case).is_ok_and(|(outcome, verdict)| {
+        outcome.errors.is_empty() && !verdict.property_held(property)
+    });
+    let under_v2 = Case {
+        design: None,
+        ..case.clone()
+    };
+    broken
+        && run_case(&under_v2)
+            .is_ok_and(|(outcome, verdict)| outcome.errors.is_empty() && verdict.held())
+}
+
+/// Shrinks seed `seed` of `cell`, which broke `property`, and saves it as a scenario file in
+/// `dir`; the inner `Err` says why a seed was not saved (v2 fails on it too).
+pub fn save_case(
+    dir: &Path,
+    cell: &Cell,
+    property: Property,
+    seed: u64,
+    shrink_time: Duration,
+) -> Result<Result<SavedCase, String>, String> {
+    let profile: MountProfile = cell.profile.parse()?;
+    let mut case = Case::default_scenario(seed, profile);
+    case.design = Some(cell.design.clone()).filter(|name| name != "v2");
+    if !design_alone_breaks(&case, property) {
+        return Ok(Err(format!(
+            "it does not break {property} under {} alone (v2 fails on it too, or a world error)",
+            cell.design
+        )));
+    }
+    let shrunk = shrink_by(&case, shrink_time, |candidate| {
+        design_alone_breaks(candidate, property)
+    });
+    let (outcome, verdict) = run_case(&shrunk.case)?;
+    let sizes = |c: &Case| (c.workload.messages.len(), c.faults.faults.len());
+    let ((m0, f0), (m1, f1)) = (sizes(&case), sizes(&shrunk.case));
+    let first = verdict
+        .violations
+        .iter()
+        .find(|v| v.property == property)
+        .map(|v| v.detail.chars().take(300).collect::<String>())
+        .unwrap_or_default();
+    let scenario = Scenario {
+        name: format!("{} on {} breaks {property}", cell.design, cell.profile),
+        description: format!(
+            "Saved by clawsim compare --save-cases: seed {seed} of the default scenario ({m0} \
+             messages, {f0} faults), shrunk to {m1} messages and {f1} faults. Under design {} on \
+             {} the run breaks {property} (first: {first}); the same case under v2 holds every \
+             property.",
+            cell.design, cell.profile
+        ),
+        case: shrunk.case.clone(),
+        expect: Expect {
+            failed: verdict.failed(),
+            faults: outcome.fault_counts.clone(),
+            received_min: 0,
+        },
+    };
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let file = dir.join(format!(
+        "{}-{}-{}.json",
+        cell.design,
+        cell.profile,
+        property.name()
+    ));
+    let json = serde_json::to_string_pretty(&scenario).map_err(|e| e.to_string())?;
+    std::fs::write(&file, format!("{json}\n")).map_err(|e| format!("{}: {e}", file.display()))?;
+    Ok(Ok(SavedCase {
+        file,
+        sizes: ((m0, f0), (m1, f1)),
+        attempts: shrunk.attempts,
+    }))
 }
 
 fn parse_designs(text: &str) -> Result<Vec<Design>, String> {
