@@ -239,11 +239,22 @@ fn the_default_scenario_converges_under_every_profile() {
 /// by `provider-exit`, is fixed.)
 const KNOWN_FINDINGS: &[(&str, &str)] = &[];
 
-/// A run of the spaced workload with three faults of `kind` in its first five minutes.
+/// A run of the spaced workload, two of whose messages send a file and one schedules a task
+/// (so faults aimed at the outbox and at system actions meet one), with three faults of `kind` in its first five minutes.
 fn run_with_fault_kind(kind: &str, profile: MountProfile, seed: u64) -> (WorldConfig, RunOutcome) {
     let mut choices = SeededChoices::new(SimRng::new(seed).fork(kind));
     let faults = FaultPlan::generate(&mut choices, &[kind], 3, 5 * 60_000);
-    let config = WorldConfig::new(seed, profile, spaced_workload(seed), faults, 6 * 60_000);
+    let mut workload = spaced_workload(seed);
+    for index in [1, 4] {
+        workload.messages[index].text = format!(
+            r#"m{index} file @mock tool send_file {{"path":".heartbeat","filename":"hb.txt","text":"here"}}"#
+        );
+    }
+    let due = clawsim_core::time::format_instant(clawsim_sim::world::start_ms(seed) + 400_000);
+    workload.messages[7].text = format!(
+        r#"m7 plan @mock tool schedule_task {{"prompt":"k7 tick","processAfter":"{due}"}}"#
+    );
+    let config = WorldConfig::new(seed, profile, workload, faults, 6 * 60_000);
     (config.clone(), run_world(config))
 }
 
