@@ -12,7 +12,7 @@ use super::inode::{InodeId, Inodes, Layer};
 use super::path::{NormalPath, NormalPathBuf};
 use super::Side;
 use crate::rng::SimRng;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,9 +30,17 @@ pub(crate) enum NsOp {
 
 type Names = BTreeMap<NormalPathBuf, Entry>;
 
+/// The visible names again, hashed: SQLite asks whether a journal exists at the start of every
+/// read transaction, and a hash lookup of a long path is several times cheaper than a walk
+/// down the ordered map comparing it with a dozen keys that share its prefix. Only looked up,
+/// never iterated (its order is not the paths' order); the hasher is fixed, not seeded.
+type NameIndex = HashMap<NormalPathBuf, Entry, foldhash::fast::FixedState>;
+
 /// Both versions of the namespace and the changes pending between them.
 pub(crate) struct Namespace {
     visible: Names,
+    /// Exactly `visible`'s entries: changed wherever `visible` is.
+    visible_index: NameIndex,
     durable: Names,
     pub(crate) pending: Vec<NsOp>,
 }
@@ -44,13 +52,14 @@ impl Namespace {
         let root = NormalPath::ROOT.to_owned();
         Namespace {
             visible: BTreeMap::from([(root.clone(), root_dir)]),
+            visible_index: index_of(&BTreeMap::from([(root.clone(), root_dir)])),
             durable: BTreeMap::from([(root, root_dir)]),
             pending: Vec::new(),
         }
     }
 
     pub(crate) fn entry(&self, path: &NormalPath) -> Option<Entry> {
-        self.visible.get(path).copied()
+        self.visible_index.get(path).copied()
     }
 
     pub(crate) fn durable_entry(&self, path: &NormalPath) -> Option<Entry> {
@@ -144,6 +153,15 @@ impl Namespace {
     /// Makes `op` visible now and durable at the next commit.
     pub(crate) fn change(&mut self, op: NsOp, inodes: &mut Inodes) {
         apply(&mut self.visible, inodes, &op, Layer::Visible);
+        match &op {
+            NsOp::Set(path, entry) => {
+                self.visible_index.insert(path.clone(), *entry);
+            }
+            NsOp::Remove(path, _) => {
+                self.visible_index.remove(path);
+            }
+        }
+        debug_assert_eq!(self.visible.len(), self.visible_index.len());
         self.pending.push(op);
     }
 
@@ -167,6 +185,7 @@ impl Namespace {
         let committed = rng.below(pending.len() as u64 + 1) as usize;
         self.commit(&pending[..committed], inodes);
         self.visible = self.durable.clone();
+        self.visible_index = index_of(&self.visible);
         pending.split_off(committed)
     }
 
@@ -183,6 +202,10 @@ impl Namespace {
             NsOp::Set(..) => None,
         })
     }
+}
+
+fn index_of(names: &Names) -> NameIndex {
+    names.iter().map(|(path, entry)| (path.clone(), *entry)).collect()
 }
 
 /// Applies one change to `names`, keeping the inodes' link counts of `layer`; an inode that
