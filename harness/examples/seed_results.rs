@@ -10,7 +10,9 @@ use clawsim_sim::fs::MountProfile;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let count: u64 = args.get(1).map_or(600, |n| n.parse().expect("a seed count"));
+    let count: u64 = args
+        .get(1)
+        .map_or(600, |n| n.parse().expect("a seed count"));
     let workload = match args.get(2).map_or("default", String::as_str) {
         "mixed" => WorkloadKind::Mixed,
         _ => WorkloadKind::Default,

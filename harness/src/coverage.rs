@@ -45,6 +45,10 @@ pub const CATALOG: &[Situation] = &[
     situation("question asked", "ask_user_question called"),
     situation("question answered", "a user's answer reached the host"),
     situation(
+        "question answered late",
+        "a user's answer reached the host after the question's timeout",
+    ),
+    situation(
         "question never answered",
         "a question asked whose answer never reached the host",
     ),
@@ -55,12 +59,24 @@ pub const CATALOG: &[Situation] = &[
     ),
     situation("series cancelled", "cancel_task called"),
     situation("series paused", "pause_task called"),
+    situation(
+        "series cancelled while an occurrence runs",
+        "cancel_task called in a turn whose input holds a scheduled task's occurrence",
+    ),
+    situation(
+        "series paused while an occurrence runs",
+        "pause_task called in a turn whose input holds a scheduled task's occurrence",
+    ),
     situation("file sent", "send_file called"),
     situation(
         "hostile file name",
         "send_file called with a name holding '/' or '..'",
     ),
     situation("agent-to-agent", "send_to_agent called"),
+    situation(
+        "agent-to-agent answered back",
+        "the other agent's answer to a relayed message reached the asking agent's provider",
+    ),
     situation("edit or reaction", "edit_message or add_reaction called"),
     situation(
         "row refused for good",
@@ -176,6 +192,7 @@ pub fn reached(outcome: &RunOutcome, landings: &[Landing]) -> Vec<String> {
     for recorded in outcome.trace.events() {
         event_situations(&recorded.event, &mut found);
     }
+    turn_situations(outcome, &mut found);
     ledger_situations(outcome, &mut found);
     landing_situations(landings, &mut found);
     question_situations(outcome, &mut found);
@@ -246,6 +263,71 @@ fn targeted_situation(kind: &str) -> Option<&'static str> {
         "crash-between-central-row-and-folder" => "crash between central row and folder",
         _ => return None,
     })
+}
+
+/// What a provider input holds, for the situations judged per turn.
+const OCCURRENCE_MARK: &str = "[SCHEDULED TASK]";
+
+/// The answer back the generators' relayed messages ask for (`say a<n> back`), carrying a
+/// script that makes the asking agent choose silence.
+const ANSWER_BACK_MARK: &str = " back @mock reply 0";
+
+/// Situations judged over a session's turns: a series stopped from a turn that holds one of
+/// its occurrences, a question answered after its timeout, an agent's answer coming back.
+fn turn_situations(outcome: &RunOutcome, found: &mut BTreeSet<&'static str>) {
+    let mut occurrence_in_turn: BTreeMap<&str, bool> = BTreeMap::new();
+    let mut questions: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+    for recorded in outcome.trace.events() {
+        let Some(session) = recorded.session.as_deref() else {
+            continue;
+        };
+        let input = match &recorded.event {
+            Event::TurnStarted { prompt, .. } => {
+                occurrence_in_turn.insert(session, false);
+                Some(prompt)
+            }
+            Event::TurnPushed { text } => Some(text),
+            _ => None,
+        };
+        if let Some(input) = input {
+            if input.contains(OCCURRENCE_MARK) {
+                occurrence_in_turn.insert(session, true);
+            }
+            if input.contains(ANSWER_BACK_MARK) {
+                found.insert("agent-to-agent answered back");
+            }
+        }
+        match &recorded.event {
+            Event::ToolCalled { name, args } => {
+                let in_occurrence = occurrence_in_turn.get(session).copied().unwrap_or(false);
+                match name.as_str() {
+                    "cancel_task" if in_occurrence => {
+                        found.insert("series cancelled while an occurrence runs");
+                    }
+                    "pause_task" if in_occurrence => {
+                        found.insert("series paused while an occurrence runs");
+                    }
+                    "ask_user_question" => {
+                        let timeout_s =
+                            args.get("timeout").and_then(Value::as_f64).unwrap_or(300.0);
+                        let due_ms = recorded.at_ms + (timeout_s * 1_000.0) as i64;
+                        questions.entry(session).or_default().push(due_ms);
+                    }
+                    _ => {}
+                }
+            }
+            Event::QuestionAnswered { .. } => {
+                let asked = questions.entry(session).or_default();
+                if !asked.is_empty() && asked.remove(0) < recorded.at_ms {
+                    found.insert("question answered late");
+                }
+            }
+            Event::TurnEnded | Event::TurnAborted => {
+                occurrence_in_turn.insert(session, false);
+            }
+            _ => {}
+        }
+    }
 }
 
 fn tool_situation(name: &str, args: &Value) -> Option<&'static str> {

@@ -248,17 +248,22 @@ impl SwarmDraw {
                 per_thread: self.has(Feature::Threads) && choices.chance(0.5),
             })
             .collect();
-        let mut messages: Vec<UserMessage> = self
+        let mut drafts: Vec<(UserMessage, Act)> = self
             .instants(choices)
             .into_iter()
-            .map(|at_ms| self.message(choices, at_ms))
+            .map(|at_ms| (self.message(choices, at_ms), self.act(choices)))
             .collect();
-        for (index, message) in messages.iter_mut().enumerate() {
-            let act = self.act(choices);
-            message.text = text_of(&act, &format!("m{index}"));
-            message.form = self.form(choices, &act);
-        }
-        self.follow_controls_to_their_tasks(&mut messages);
+        aim_requests_at_their_tasks(choices, &mut drafts);
+        drafts.sort_by_key(|(message, _)| message.at_ms);
+        let messages = drafts
+            .into_iter()
+            .enumerate()
+            .map(|(index, (mut message, act))| {
+                message.text = text_of(&act, &format!("m{index}"));
+                message.form = self.form(choices, &act);
+                message
+            })
+            .collect();
         let agent_routes = self.agent_routes(choices);
         Workload {
             chats,
@@ -377,22 +382,6 @@ impl SwarmDraw {
         }
     }
 
-    /// A task request goes to the conversation of the latest task scheduled before it, when
-    /// there is one, so it names a task its agent holds.
-    fn follow_controls_to_their_tasks(&self, messages: &mut [UserMessage]) {
-        let mut last_task: Option<(usize, Option<String>)> = None;
-        for message in messages.iter_mut() {
-            if message.text.contains("tool schedule_task") {
-                last_task = Some((message.chat, message.thread_id.clone()));
-            } else if message.text.contains(r#""taskId":"$task""#) {
-                if let Some((chat, thread_id)) = &last_task {
-                    message.chat = *chat;
-                    message.thread_id = thread_id.clone();
-                }
-            }
-        }
-    }
-
     /// Allowed agent-to-agent routes: each ordered pair of chats (itself included) by a coin,
     /// so some sends are delivered and others refused.
     fn agent_routes(&self, choices: &mut dyn ChoiceSource) -> Vec<(usize, usize)> {
@@ -408,6 +397,47 @@ impl SwarmDraw {
             }
         }
         routes
+    }
+}
+
+/// A task request goes to the conversation of the latest task scheduled before it, when there
+/// is one, so it names a task its agent holds; and most are sent within a minute and a half of
+/// that task's first occurrence coming due (at its `processAfter`, or at once when that has
+/// passed; a sleeping session's container is woken by the next sweep, up to a minute later, and
+/// the occurrence then thinks for 40 s), so a series is cancelled or paused while an occurrence
+/// runs.
+fn aim_requests_at_their_tasks(choices: &mut dyn ChoiceSource, drafts: &mut [(UserMessage, Act)]) {
+    let window_ms = ACTIVE_MS - 60_000;
+    let mut last_task: Option<(usize, Option<String>, i64)> = None;
+    for (message, act) in drafts.iter_mut() {
+        match act {
+            Act::Task { after_s, .. } => {
+                let due_ms = (i64::from(*after_s) * 1_000).max(message.at_ms);
+                last_task = Some((message.chat, message.thread_id.clone(), due_ms));
+            }
+            Act::TaskRequest { .. } if last_task.is_none() && choices.chance(0.5) => {
+                // Half the requests with no task before them schedule the series instead, so
+                // the ones after it have something to cancel, pause or resume.
+                *act = Act::Task {
+                    after_s: choices.range_inclusive(20, 120) as u32,
+                    cron: Some(CRONS[0]),
+                    think_s: 40,
+                };
+                let due_ms = 120_000_i64.max(message.at_ms);
+                last_task = Some((message.chat, message.thread_id.clone(), due_ms));
+            }
+            Act::TaskRequest { .. } => {
+                if let Some((chat, thread_id, due_ms)) = &last_task {
+                    message.chat = *chat;
+                    message.thread_id = thread_id.clone();
+                    if choices.chance(0.6) {
+                        let at_ms = due_ms + choices.range_inclusive(5_000, 90_000);
+                        message.at_ms = at_ms.min(window_ms - 1);
+                    }
+                }
+            }
+            _ => {}
+        }
     }
 }
 

@@ -205,7 +205,10 @@ impl Namespace {
 }
 
 fn index_of(names: &Names) -> NameIndex {
-    names.iter().map(|(path, entry)| (path.clone(), *entry)).collect()
+    names
+        .iter()
+        .map(|(path, entry)| (path.clone(), *entry))
+        .collect()
 }
 
 /// Applies one change to `names`, keeping the inodes' link counts of `layer`; an inode that
