@@ -20,7 +20,8 @@
 //!    transaction that counts them, and forgotten once the claim has left outbound.db.
 //! 3. Recurrence: finished recurring rows whose next occurrence is missing get one.
 //! 4. Wake: due work and no container up.
-//! 5. Idle stop and container status.
+//! 5. Idle stop and container status. **Decision:** a container idle for one sweep interval
+//!    is also stopped when another session waits for a container slot.
 //!
 //! Staleness runs before the wake (the spec lists the wake first) so a sweep never starts a
 //! container and then kills it as stale; recurrence runs before the wake so an occurrence due
@@ -530,10 +531,20 @@ impl Sweep<'_> {
             .memory(&session_id)
             .last_activity_ms
             .get_or_insert(now_ms);
-        if state == ContainerState::Running && now_ms - last_ms >= idle_stop_ms {
-            tracing::info!(session = %session_id, "idle; stopping container");
+        let idle_ms = now_ms - last_ms;
+        // A session waiting for a slot takes the slot of a container idle for a sweep
+        // interval: otherwise idle containers hold every slot for `idle_stop_ms` (thirty
+        // minutes) while a new session's messages wait (found by the swarm run: seed 4170,
+        // bind, nine sessions of agent-to-agent traffic; scenario `waiting-for-a-slot`).
+        let slot_wanted =
+            !self.host.waiting.is_empty() && idle_ms >= self.host.config.sweep_interval_ms;
+        if state == ContainerState::Running && (idle_ms >= idle_stop_ms || slot_wanted) {
+            tracing::info!(session = %session_id, slot_wanted, "idle; stopping container");
             self.host.stop_container(&session_id, false);
             self.report.stopped_idle = true;
+            if slot_wanted {
+                self.host.start_waiting();
+            }
             return;
         }
         self.record(container_status::IDLE);
