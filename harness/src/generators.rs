@@ -102,7 +102,7 @@ pub fn text_of(act: &Act, token: &str) -> String {
             let recurrence = cron.map_or(String::new(), |c| format!(r#","recurrence":"{c}""#));
             let think = match think_s {
                 0 => String::new(),
-                s => format!(" @mock think {s}s"),
+                s => format!(" @mock think {s}s; active"),
             };
             format!(
                 r#"{token} plan @mock tool schedule_task {{"prompt":"k{} tick{think}","processAfter":"${{start+{after_s}s}}"{recurrence}}}"#,

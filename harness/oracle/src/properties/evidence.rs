@@ -246,7 +246,12 @@ impl<'a> Evidence<'a> {
                 self.inputs.entry(session).or_default().push(started);
             }
             Event::TurnPushed { text } => {
-                let pushed = input(text, text.chars().count(), None);
+                // The record keeps no length for a push: one as long as the record keeps may
+                // have been cut (found by the swarm run: seed 6188, power-loss, a batch of
+                // scripted follow-ups whose last tokens fell past the kept characters).
+                let kept = text.chars().count();
+                let chars = kept + usize::from(kept >= crate::event::PROMPT_CHARS_KEPT);
+                let pushed = input(text, chars, None);
                 self.inputs.entry(session).or_default().push(pushed);
             }
             Event::ToolCalled { name, .. } => {
