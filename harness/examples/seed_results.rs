@@ -2,7 +2,7 @@
 //! for seeds `0..N` of a workload on every profile: two builds' outputs compared with `cmp` show
 //! whether a change kept each seed's run and judgement identical.
 //!
-//! `cargo run --release --example seed_results -- N default|mixed`
+//! `cargo run --release --example seed_results -- N swarm|bursts`
 
 use clawsim::case::WorkloadKind;
 use clawsim::seeds::run_seed;
@@ -13,9 +13,9 @@ fn main() {
     let count: u64 = args
         .get(1)
         .map_or(600, |n| n.parse().expect("a seed count"));
-    let workload = match args.get(2).map_or("default", String::as_str) {
-        "mixed" => WorkloadKind::Mixed,
-        _ => WorkloadKind::Default,
+    let workload = match args.get(2).map_or("swarm", String::as_str) {
+        "bursts" => WorkloadKind::Bursts,
+        _ => WorkloadKind::Swarm,
     };
     for seed in 0..count {
         for profile in MountProfile::ALL {

@@ -391,6 +391,19 @@ fn prompted(
         && evidence
             .replies_to(conversation)
             .any(|r| r.text.starts_with(ERROR_PREFIX));
+    let queued = inputs.iter().any(|input| input.started.is_none());
+    if answers == 0 && !lost && !told_of_failure && queued && script_writes_output(&sent.text) {
+        // The mock runs queued follow-ups one after another, while the record gives a tool
+        // call to the input pushed last: this message's own tool may have written output and
+        // its turn died before the answer, which the output-sent protection rightly acks
+        // completed (found by the swarm run: seed 6056, power-loss).
+        verdict.skip(
+            Property::Answered,
+            "a queued follow-up whose script writes output: the record cannot tell which \
+             queued input a tool call served",
+        );
+        return;
+    }
     verdict.check(
         Property::Answered,
         answers >= 1 || lost || told_of_failure,
