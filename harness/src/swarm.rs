@@ -520,8 +520,11 @@ mod tests {
                 draw.has(Feature::IdleStop),
                 case.workload.idle_stop_ms.is_some()
             );
-            if !draw.has(Feature::Tasks) {
+            if !draw.has(Feature::Tasks) && !draw.has(Feature::TaskControl) {
                 assert!(!uses("schedule_task"), "seed {seed}");
+            }
+            if !draw.has(Feature::TaskControl) {
+                assert!(!uses(r#""taskId":"$task""#), "seed {seed}");
             }
             if !draw.has(Feature::Files) {
                 assert!(!uses("send_file"), "seed {seed}");
@@ -549,23 +552,29 @@ mod tests {
         }
     }
 
+    /// Most requests are sent in the conversation of a task scheduled before them: those drawn
+    /// after a task are aimed at its first occurrence, and half of the others schedule a series
+    /// themselves (the messages are then put in time order, so the task just before a request
+    /// need not be the one it was aimed at).
     #[test]
-    fn a_task_request_goes_to_the_conversation_of_the_task_before_it() {
-        let mut moved = 0;
+    fn most_task_requests_go_to_the_conversation_of_a_task_before_them() {
+        let (mut requests, mut aimed) = (0, 0);
         for seed in 0..300 {
             let (_, case) = swarm_case(seed, MountProfile::Bind);
-            let mut last_task = None;
+            let mut tasks = BTreeSet::new();
             for message in &case.workload.messages {
+                let conversation = (message.chat, message.thread_id.clone());
                 if message.text.contains("tool schedule_task") {
-                    last_task = Some((message.chat, message.thread_id.clone()));
+                    tasks.insert(conversation);
                 } else if message.text.contains(r#""taskId":"$task""#) {
-                    if let Some(task) = &last_task {
-                        assert_eq!(&(message.chat, message.thread_id.clone()), task);
-                        moved += 1;
-                    }
+                    requests += 1;
+                    aimed += usize::from(tasks.contains(&conversation));
                 }
             }
         }
-        assert!(moved > 10, "{moved} requests followed a task");
+        assert!(
+            aimed * 2 > requests,
+            "{aimed} of {requests} requests followed a task"
+        );
     }
 }
