@@ -336,11 +336,7 @@ impl SwarmDraw {
             Feature::Tasks => Act::Task {
                 after_s: choices.range_inclusive(20, 420) as u32,
                 cron: choices.chance(0.6).then(|| pick(choices, &CRONS)),
-                think_s: if self.has(Feature::TaskControl) {
-                    40
-                } else {
-                    0
-                },
+                think_s: 0,
             },
             Feature::TaskControl => Act::TaskRequest {
                 action: pick(choices, &TASK_ACTIONS),
@@ -409,11 +405,24 @@ impl SwarmDraw {
 fn aim_requests_at_their_tasks(choices: &mut dyn ChoiceSource, drafts: &mut [(UserMessage, Act)]) {
     let window_ms = ACTIVE_MS - 60_000;
     let mut last_task: Option<(usize, Option<String>, i64)> = None;
-    for (message, act) in drafts.iter_mut() {
+    let mut last_task_index: Option<usize> = None;
+    for index in 0..drafts.len() {
+        if matches!(drafts[index].1, Act::TaskRequest { .. }) {
+            // The series a request is aimed at thinks for 40 s an occurrence (actively, so it
+            // runs rather than times out), so the request meets one running; the other series
+            // answer at once, or their occurrences would queue behind each other without end.
+            if let Some(task_index) = last_task_index {
+                if let Act::Task { think_s, .. } = &mut drafts[task_index].1 {
+                    *think_s = 40;
+                }
+            }
+        }
+        let (message, act) = &mut drafts[index];
         match act {
             Act::Task { after_s, .. } => {
                 let due_ms = (i64::from(*after_s) * 1_000).max(message.at_ms);
                 last_task = Some((message.chat, message.thread_id.clone(), due_ms));
+                last_task_index = Some(index);
             }
             Act::TaskRequest { .. } if last_task.is_none() && choices.chance(0.5) => {
                 // Half the requests with no task before them schedule the series instead, so
@@ -421,10 +430,11 @@ fn aim_requests_at_their_tasks(choices: &mut dyn ChoiceSource, drafts: &mut [(Us
                 *act = Act::Task {
                     after_s: choices.range_inclusive(20, 120) as u32,
                     cron: Some(CRONS[0]),
-                    think_s: 40,
+                    think_s: 0,
                 };
                 let due_ms = 120_000_i64.max(message.at_ms);
                 last_task = Some((message.chat, message.thread_id.clone(), due_ms));
+                last_task_index = Some(index);
             }
             Act::TaskRequest { .. } => {
                 if let Some((chat, thread_id, due_ms)) = &last_task {
