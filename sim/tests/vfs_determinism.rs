@@ -120,3 +120,30 @@ fn a_world_is_unaffected_by_worlds_running_in_other_threads() {
         }
     }
 }
+
+/// SQLite draws from its process-global PRNG outside any VFS call when a connection opens (an
+/// extension's per-connection setup, FTS5's in the stock bundled build). A thread opening
+/// connections beside a world must not shift that world's journal nonces.
+#[test]
+fn a_world_is_unaffected_by_connections_opening_in_other_threads() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let alone = world(1, None);
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let opener = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut opened = 0u64;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) || opened == 0 {
+                drop(Connection::open_in_memory().unwrap());
+                opened += 1;
+            }
+            opened
+        })
+    };
+    let beside: Vec<_> = (0..8).map(|_| world(1, None)).collect();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(opener.join().unwrap() > 0);
+    for result in beside {
+        assert_eq!(result, alone, "world changed beside connections opening");
+    }
+}

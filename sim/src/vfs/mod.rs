@@ -102,6 +102,7 @@ fn disable_memory_statistics() -> c_int {
 /// Registers a VFS named `name` for process `proc` of `side`.
 pub(crate) fn register(fs: Weak<Shared>, proc: ProcId, side: Side, name: String) -> Arc<VfsReg> {
     disable_memory_statistics();
+    prng::require_no_open_time_draws();
     let name = CString::new(name).expect("VFS names have no NUL");
     let raw = Box::into_raw(Box::new(ffi::sqlite3_vfs {
         iVersion: 2,

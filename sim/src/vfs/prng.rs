@@ -20,9 +20,14 @@
 //! waits absurdly long for another's window panics rather than hang the test run.
 //!
 //! **What is and is not deterministic.** Journal nonces of every world are, whatever runs beside
-//! it. Draws outside these windows are not isolated: SQL `random()` / `randomblob()`, WAL salts,
-//! random rowids after the largest rowid, VACUUM's temp names. The core uses none of them; a WAL
-//! database in the simulation is consistent but its WAL header salts are not reproducible.
+//! it, as long as no thread draws outside a window: such a draw takes no lock, so it can land
+//! inside another thread's window and shift that world's nonce. Draws outside windows are SQL
+//! `random()` / `randomblob()`, WAL salts, random rowids after the largest rowid, VACUUM's temp
+//! names (the core uses none of them; a WAL database in the simulation is consistent but its
+//! WAL header salts are not reproducible), and FTS5's setup of every new connection. The last
+//! one happens on every open, so the workspace builds SQLite without FTS5
+//! (`LIBSQLITE3_FLAGS` in `.cargo/config.toml`) and [`require_no_open_time_draws`] refuses a
+//! build that has it.
 
 use rusqlite::ffi;
 use std::cell::RefCell;
@@ -44,6 +49,23 @@ fn reseed(seed: u32) {
             std::ptr::null_mut::<ffi::sqlite3>(),
         );
     }
+}
+
+/// Panics when this SQLite was compiled with FTS5, whose setup of every new connection draws
+/// from the PRNG outside any window (a connection opening in one thread would shift the journal
+/// nonces of a world in another). Checked once per process, before the first VFS is registered.
+pub(crate) fn require_no_open_time_draws() {
+    static CHECKED: std::sync::Once = std::sync::Once::new();
+    CHECKED.call_once(|| {
+        // SAFETY: takes a NUL-terminated option name and only reads the compile-time list.
+        let fts5 = unsafe { ffi::sqlite3_compileoption_used(c"ENABLE_FTS5".as_ptr()) };
+        assert_eq!(
+            fts5, 0,
+            "SQLite was built with FTS5, which breaks the determinism of worlds running in \
+             parallel threads; build from the clawsim workspace, whose .cargo/config.toml sets \
+             LIBSQLITE3_FLAGS=-USQLITE_ENABLE_FTS5"
+        );
+    });
 }
 
 /// Opens (or re-opens) this thread's window: takes the lock unless held, and reseeds SQLite's
