@@ -123,25 +123,29 @@ fn scratch_like(fs: &SimFs) -> SimFs {
         .unwrap_or_else(|| SimFs::new(MountProfile::Bind, 0))
 }
 
-/// `PRAGMA integrity_check` of `file` as its next writer will find it: the file and its
-/// journal (if one survived) are copied into a scratch SimFs, opened read-write there, so a hot
-/// journal is rolled back as the writer would, and checked. Checking a copy leaves the world
-/// untouched: no handle, lock, counter or armed fault of its SimFs is used.
+/// `PRAGMA integrity_check` of `file` as its next writer will find it: the file and the
+/// journal or WAL beside it (whichever survived) are copied into a scratch SimFs and opened
+/// read-write there, so a hot journal is rolled back, or the WAL replayed over a checkpoint cut
+/// short, as the writer would. Checking a copy leaves the world untouched: no handle, lock,
+/// counter or armed fault of its SimFs is used.
 fn integrity_of_copy(fs: &SimFs, file: &Path) -> Vec<String> {
     use rusqlite::{Connection, OpenFlags};
     let Some(image) = fs.visible_image(Side::Host, file) else {
         return vec![format!("error: {} has vanished", file.display())];
     };
-    let journal = PathBuf::from(format!("{}-journal", file.display()));
     let scratch = scratch_like(fs);
     let copy = Path::new("/check.db");
     let copied = scratch.write_file(Side::Host, copy, &image).and_then(|()| {
-        match fs.visible_image(Side::Host, &journal) {
-            Some(journal) => {
-                scratch.write_file(Side::Host, Path::new("/check.db-journal"), &journal)
+        ["-journal", "-wal"].iter().try_for_each(|suffix| {
+            let beside = PathBuf::from(format!("{}{suffix}", file.display()));
+            match fs.visible_image(Side::Host, &beside) {
+                Some(bytes) => {
+                    let copy_beside = PathBuf::from(format!("/check.db{suffix}"));
+                    scratch.write_file(Side::Host, &copy_beside, &bytes)
+                }
+                None => Ok(()),
             }
-            None => Ok(()),
-        }
+        })
     });
     if let Err(error) = copied {
         return vec![format!("error: copying {}: {error}", file.display())];
@@ -198,5 +202,54 @@ mod tests {
             // Checking a copy leaves the world's files as they were.
             assert!(fs.exists(Side::Host, Path::new("/s/inbound.db-journal")));
         }
+    }
+
+    /// A WAL database whose checkpoint was cut short: page 1 already copied back into the
+    /// main file, the rest of the transaction only in the WAL.
+    fn checkpoint_cut_short(fs: &SimFs, file: &Path) -> rusqlite::Connection {
+        fs.create_dir_all(Side::Host, Path::new("/s")).unwrap();
+        let vfs = fs.vfs_name(Side::Host);
+        let flags =
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_CREATE;
+        let conn =
+            rusqlite::Connection::open_with_flags_and_vfs(file, flags, vfs.as_str()).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;
+             CREATE TABLE t(x);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100)
+             INSERT INTO t SELECT zeroblob(500) FROM n;
+             PRAGMA wal_checkpoint(TRUNCATE);
+             CREATE TABLE u(y);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100)
+             INSERT INTO u SELECT zeroblob(500) FROM n;",
+        )
+        .unwrap();
+        let wal = fs
+            .visible_image(Side::Host, Path::new("/s/inbound.db-wal"))
+            .unwrap();
+        const PAGE: usize = 4096;
+        let last_page_one = wal[32..]
+            .chunks_exact(24 + PAGE)
+            .filter(|frame| frame[..4] == 1u32.to_be_bytes())
+            .last()
+            .expect("the transaction rewrote page 1");
+        let mut main = fs.visible_image(Side::Host, file).unwrap();
+        main[..PAGE].copy_from_slice(&last_page_one[24..]);
+        fs.write_file(Side::Host, file, &main).unwrap();
+        conn
+    }
+
+    #[test]
+    fn integrity_is_checked_after_replaying_the_wal_over_a_checkpoint_cut_short() {
+        let fs = SimFs::new(MountProfile::Bind, 1);
+        let file = Path::new("/s/inbound.db");
+        let _writer = checkpoint_cut_short(&fs, file);
+        assert_eq!(integrity_of_copy(&fs, file), ["ok"]);
+        // Without its WAL, the same main file is malformed: the check needs the WAL.
+        let alone = SimFs::new(MountProfile::Bind, 1);
+        alone.create_dir_all(Side::Host, Path::new("/s")).unwrap();
+        let main = fs.visible_image(Side::Host, file).unwrap();
+        alone.write_file(Side::Host, file, &main).unwrap();
+        assert_ne!(integrity_of_copy(&alone, file), ["ok"]);
     }
 }
