@@ -230,8 +230,7 @@ mod tests {
         const PAGE: usize = 4096;
         let last_page_one = wal[32..]
             .chunks_exact(24 + PAGE)
-            .filter(|frame| frame[..4] == 1u32.to_be_bytes())
-            .last()
+            .rfind(|frame| frame[..4] == 1u32.to_be_bytes())
             .expect("the transaction rewrote page 1");
         let mut main = fs.visible_image(Side::Host, file).unwrap();
         main[..PAGE].copy_from_slice(&last_page_one[24..]);
