@@ -313,3 +313,25 @@ fn task_placeholder_names_the_last_task_this_session_scheduled() {
     let (events, _) = drain(&mut *other, T0);
     assert_eq!(call_id(&events[1]).1, json!({"taskId": "$task"}));
 }
+
+#[test]
+fn brackets_and_semicolons_inside_quotes_do_not_end_a_directive() {
+    let mut mock = MockProvider::new();
+    let prompt = r#"@mock tool send_message {"text": "} ; {"}; say end"#;
+    let mut query = mock.query(prompt, None, T0);
+    let (events, poll) = drain(&mut *query, T0);
+    assert_eq!(poll, IDLE, "waiting for the tool result");
+    assert_eq!(
+        events,
+        [
+            init("mock-session-1"),
+            ProviderEvent::ToolCall {
+                call_id: "mock-call-1".into(),
+                name: "send_message".into(),
+                args: json!({"text": "} ; {"})
+            },
+        ]
+    );
+    query.tool_result("mock-call-1", Ok(json!({"seq": 3})), T0);
+    assert_eq!(drain(&mut *query, T0).0, [result("end")]);
+}

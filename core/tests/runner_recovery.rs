@@ -2,7 +2,8 @@
 //!
 //! A container that died left `processing` claims: the next one releases them so the messages
 //! are processed again, except a message that already has output, which is acked `completed`
-//! rather than answered twice (the container side of output-sent protection). The host may
+//! rather than answered twice (the container side of output-sent protection); a message it
+//! released runs in a batch of its own, so a poison message takes nothing down with it. The host may
 //! not have created `inbound.db` yet when the runner starts. The provider may fail (a retryable
 //! error completes the batch, a fatal one fails it, both after an `Error:` reply) or take the
 //! process down (exit code, no acks, so the next container takes the batch again). Bad input -
@@ -562,4 +563,50 @@ fn finished_claims_leave_no_batch_bookkeeping_behind() {
         .query_row("SELECT COUNT(*) FROM claim_batches", [], |r| r.get(0))
         .unwrap();
     assert_eq!(open, 0);
+}
+
+#[test]
+fn a_message_a_dead_container_left_unanswered_is_not_batched_behind_a_fresh_one() {
+    let mut world = RunnerWorld::new();
+    let fresh = world.chat("u1", "@mock say fine");
+    let poison = world.chat("u1", "@mock exit 137");
+    // The previous container died holding only the second message (the first reached the
+    // inbox unclaimed): the next one must not put the suspect in the fresh message's batch.
+    let path = world.paths().outbound_db();
+    let mut outbound = Db::open(&*world.env, &path, Schema::Outbound, Access::ReadWrite).unwrap();
+    outbound
+        .write(|tx| {
+            tx.execute(
+                "INSERT INTO processing_ack VALUES (?1, ?2, '2026-01-01T00:00:00.000Z')",
+                params![poison, status::PROCESSING],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    drop(outbound);
+
+    world.restart(MockProvider::new());
+    world.step();
+    let inputs = world.provider_inputs();
+    assert_eq!(inputs.len(), 1, "{inputs:?}");
+    assert!(
+        inputs[0].contains("say fine") && !inputs[0].contains("exit 137"),
+        "the suspect runs in a batch of its own: {inputs:?}"
+    );
+    assert_eq!(world.ack(&fresh).as_deref(), Some(status::PROCESSING));
+    assert_eq!(
+        world.ack(&poison),
+        None,
+        "the suspect waits for its own batch"
+    );
+    // Its own batch comes once the fresh turn has ended, alone: only it takes the process down.
+    assert_eq!(world.run_for(AFTER_IDLE_TIMEOUT_MS + 5_000), Some(137));
+    assert_eq!(world.ack(&fresh).as_deref(), Some(status::COMPLETED));
+    let inputs = world.provider_inputs();
+    assert!(
+        inputs
+            .last()
+            .is_some_and(|input| input.contains("exit 137") && !input.contains("say fine")),
+        "{inputs:?}"
+    );
 }
