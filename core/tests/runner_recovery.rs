@@ -27,29 +27,34 @@ use serde_json::json;
 
 const AFTER_IDLE_TIMEOUT_MS: i64 = 21_000;
 
+/// Writes `outbound.db` with `write`, as a previous container left it.
+fn leave_outbound(
+    world: &RunnerWorld,
+    write: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<()>,
+) {
+    let path = world.paths().outbound_db();
+    let mut outbound = Db::open(&*world.env, &path, Schema::Outbound, Access::ReadWrite).unwrap();
+    outbound.write(write).unwrap();
+}
+
 #[test]
 fn start_releases_claims_but_acks_those_that_already_have_output() {
     let mut world = RunnerWorld::new();
     let answered = world.chat("u1", "answered before the crash");
     let unanswered = world.chat("u1", "claimed, never answered");
     let finished = world.chat("u1", "completed earlier");
-    let path = world.paths().outbound_db();
-    let mut outbound = Db::open(&*world.env, &path, Schema::Outbound, Access::ReadWrite).unwrap();
-    outbound
-        .write(|tx| {
-            let ack = "INSERT INTO processing_ack VALUES (?1, ?2, '2026-01-01T00:00:00.000Z')";
-            tx.execute(ack, params![answered, status::PROCESSING])?;
-            tx.execute(ack, params![unanswered, status::PROCESSING])?;
-            tx.execute(ack, params![finished, status::COMPLETED])?;
-            tx.execute(
+    leave_outbound(&world, |tx| {
+        let ack = "INSERT INTO processing_ack VALUES (?1, ?2, '2026-01-01T00:00:00.000Z')";
+        tx.execute(ack, params![answered, status::PROCESSING])?;
+        tx.execute(ack, params![unanswered, status::PROCESSING])?;
+        tx.execute(ack, params![finished, status::COMPLETED])?;
+        tx.execute(
                 "INSERT INTO messages_out (id, seq, in_reply_to, timestamp, kind, content)
                  VALUES ('out-old', 7, ?1, '2026-01-01T00:00:00.000Z', 'chat', '{\"text\":\"hi\"}')",
                 [&answered],
             )?;
-            Ok(())
-        })
-        .unwrap();
-    drop(outbound);
+        Ok(())
+    });
 
     world.restart(MockProvider::new());
 
@@ -572,18 +577,13 @@ fn a_message_a_dead_container_left_unanswered_is_not_batched_behind_a_fresh_one(
     let poison = world.chat("u1", "@mock exit 137");
     // The previous container died holding only the second message (the first reached the
     // inbox unclaimed): the next one must not put the suspect in the fresh message's batch.
-    let path = world.paths().outbound_db();
-    let mut outbound = Db::open(&*world.env, &path, Schema::Outbound, Access::ReadWrite).unwrap();
-    outbound
-        .write(|tx| {
-            tx.execute(
-                "INSERT INTO processing_ack VALUES (?1, ?2, '2026-01-01T00:00:00.000Z')",
-                params![poison, status::PROCESSING],
-            )?;
-            Ok(())
-        })
-        .unwrap();
-    drop(outbound);
+    leave_outbound(&world, |tx| {
+        tx.execute(
+            "INSERT INTO processing_ack VALUES (?1, ?2, '2026-01-01T00:00:00.000Z')",
+            params![poison, status::PROCESSING],
+        )?;
+        Ok(())
+    });
 
     world.restart(MockProvider::new());
     world.step();

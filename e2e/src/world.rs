@@ -369,6 +369,25 @@ impl World {
         }
     }
 
+    /// Waits (at most `timeout`) until the message carrying `marker` is claimed (acked
+    /// `processing` by an agent-runner).
+    pub fn wait_claimed(&self, marker: &str, timeout: Duration) {
+        self.wait_until(&format!("{marker} claimed"), timeout, |sessions| {
+            let snapshot = &sessions[0].snapshot;
+            let Some(row) = snapshot
+                .inbound
+                .iter()
+                .find(|r| carries(&r.content, marker))
+            else {
+                return false;
+            };
+            snapshot
+                .acks
+                .iter()
+                .any(|ack| ack.message_id == row.id && ack.status == status::PROCESSING)
+        });
+    }
+
     /// Waits until every due, unpaused row is completed or failed (own status, after the host's
     /// ack sync) and every due output is recorded: the quiet period after which the oracle
     /// judges "eventually".

@@ -15,7 +15,7 @@
 
 use clawsim_core::config::Design;
 use clawsim_core::model::status;
-use clawsim_e2e::world::{carries, tune_for_tests, World};
+use clawsim_e2e::world::{tune_for_tests, World};
 use clawsim_oracle::Property;
 use std::time::Duration;
 
@@ -39,7 +39,7 @@ fn chat_and_kill_under(design_name: &str) {
     let session_id = world.session_id();
     world.wait_no_query_running(SETTLE_TIMEOUT);
     let killed = world.send("@mock active; think 3s");
-    wait_claimed(&world, &killed);
+    world.wait_claimed(&killed, ANSWER_TIMEOUT);
     // Inside the think, not inside a write.
     std::thread::sleep(Duration::from_millis(800));
     world.kill_container(&session_id);
@@ -68,24 +68,6 @@ fn chat_and_kill_under(design_name: &str) {
         rows.iter().all(|row| row.status == status::COMPLETED),
         "{name}: {rows:?}"
     );
-}
-
-/// Waits until the message carrying `marker` is claimed (acked `processing`).
-fn wait_claimed(world: &World, marker: &str) {
-    world.wait_until(&format!("{marker} claimed"), ANSWER_TIMEOUT, |sessions| {
-        let snapshot = &sessions[0].snapshot;
-        let Some(row) = snapshot
-            .inbound
-            .iter()
-            .find(|r| carries(&r.content, marker))
-        else {
-            return false;
-        };
-        snapshot
-            .acks
-            .iter()
-            .any(|ack| ack.message_id == row.id && ack.status == status::PROCESSING)
-    });
 }
 
 #[test]

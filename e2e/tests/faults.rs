@@ -23,31 +23,13 @@
 //! its backoff).
 
 use clawsim_core::model::status;
-use clawsim_e2e::world::{carries, World};
+use clawsim_e2e::world::World;
 use clawsim_oracle::Property;
 use std::time::Duration;
 
 // Upper bounds only: a passing test never waits them out.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Waits until the message carrying `marker` is claimed (acked `processing`).
-fn wait_claimed(world: &World, marker: &str) {
-    world.wait_until(&format!("{marker} claimed"), ANSWER_TIMEOUT, |sessions| {
-        let snapshot = &sessions[0].snapshot;
-        let Some(row) = snapshot
-            .inbound
-            .iter()
-            .find(|r| carries(&r.content, marker))
-        else {
-            return false;
-        };
-        snapshot
-            .acks
-            .iter()
-            .any(|ack| ack.message_id == row.id && ack.status == status::PROCESSING)
-    });
-}
 
 #[test]
 fn a_container_killed_mid_turn_is_replaced_and_the_message_answered_once() {
@@ -56,7 +38,7 @@ fn a_container_killed_mid_turn_is_replaced_and_the_message_answered_once() {
     };
     let marker = world.send("@mock active; think 4s");
     let session_id = world.session_id();
-    wait_claimed(&world, &marker);
+    world.wait_claimed(&marker, ANSWER_TIMEOUT);
     // Inside the think, not inside a write (see recovery.rs for a kill inside one).
     std::thread::sleep(Duration::from_millis(1_000));
     world.kill_container(&session_id);
@@ -83,7 +65,7 @@ fn a_paused_container_is_presumed_dead_killed_and_the_message_retried_once() {
     };
     let marker = world.send("@mock active; think 15s");
     let session_id = world.session_id();
-    wait_claimed(&world, &marker);
+    world.wait_claimed(&marker, ANSWER_TIMEOUT);
     world.pause_container(&session_id);
     // stale_after 10 s, then a backoff of 1 s, then a new container that thinks 15 s again.
     world.wait_answer(&marker, ANSWER_TIMEOUT);

@@ -21,7 +21,9 @@ use clawsim_sim::fs::MountProfile;
 use clawsim_sim::rng::SimRng;
 use clawsim_sim::tape::{ChoiceSource, SeededChoices};
 use clawsim_sim::workload::{ChatSpec, ContentForm, UserMessage, Workload};
-use clawsim_sim::world::{settle_ms, sim_host_config, Timing, POWER_LOSS_KINDS};
+use clawsim_sim::world::{
+    add_one_power_loss, settle_ms, sim_host_config, Timing, POWER_LOSS_KINDS,
+};
 
 /// Ten simulated minutes of activity; messages stop a minute before its end.
 const ACTIVE_MS: i64 = 10 * 60_000;
@@ -215,13 +217,7 @@ impl SwarmDraw {
         let mut faults =
             FaultPlan::generate(&mut choices, &self.fault_kinds, self.faults, ACTIVE_MS);
         if profile == MountProfile::PowerLoss {
-            let at_ms = choices.range_inclusive(0, ACTIVE_MS - 1);
-            let kind = POWER_LOSS_KINDS[choices.below(2) as usize];
-            let power_loss = FaultPlan::single(kind, at_ms, &mut choices);
-            faults
-                .faults
-                .extend(power_loss.into_iter().flat_map(|p| p.faults));
-            faults.faults.sort_by_key(|f| f.at_ms);
+            add_one_power_loss(&mut faults, &mut choices, ACTIVE_MS);
         }
         let mut host = sim_host_config();
         if let Some(idle_stop_ms) = workload.idle_stop_ms {

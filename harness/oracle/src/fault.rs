@@ -121,7 +121,6 @@ pub enum Fault {
     CrashBetweenCentralRowAndFolder { down_ms: i64 },
 }
 
-/// Every fault kind, in the order [`FaultPlan::generate`] picks from.
 /// Faults aimed at one step or one boundary (armed, then struck where they aim), as opposed to
 /// the faults that strike whatever runs at a random time. The world's own burst scenario keeps
 /// to the random-time kinds, so its cases (and `clawsim compare`'s table) stay as they were;
@@ -139,7 +138,8 @@ pub const AIMED_FAULT_KINDS: &[&str] = &[
     "crash-between-central-row-and-folder",
 ];
 
-/// Every fault kind, by name.
+/// Every fault kind, by name, in the order `FaultPlan::generate` picks from (the aimed kinds
+/// are [`AIMED_FAULT_KINDS`] again; `sim/tests/targeted_faults.rs` checks they are all here).
 pub const FAULT_KINDS: &[&str] = &[
     "container-killed",
     "container-hung",

@@ -22,6 +22,19 @@ pub const DATA_DIR: &str = "/data";
 /// The fault kinds that cut the machine's power.
 pub const POWER_LOSS_KINDS: [&str; 2] = ["machine-crash", "power-cut"];
 
+/// Adds one power loss (a machine crash or a power cut, drawn from `choices`) at a time drawn
+/// in `[0, active_ms)` to `faults`, kept in time order: what a `power-loss` seed adds to the
+/// faults of its profile-free draw.
+pub fn add_one_power_loss(faults: &mut FaultPlan, choices: &mut dyn ChoiceSource, active_ms: i64) {
+    let at_ms = choices.range_inclusive(0, active_ms - 1);
+    let kind = POWER_LOSS_KINDS[choices.below(2) as usize];
+    let power_loss = FaultPlan::single(kind, at_ms, choices);
+    faults
+        .faults
+        .extend(power_loss.into_iter().flat_map(|p| p.faults));
+    faults.faults.sort_by_key(|f| f.at_ms);
+}
+
 /// Sender id the agents accept admin commands from.
 pub const ADMIN_USER_ID: &str = "id0";
 
@@ -122,13 +135,7 @@ impl WorldConfig {
         let mut faults = FaultPlan::generate(&mut choices, &kinds, fault_count, active_ms);
         ask_for_a_recurring_task(seed, &mut workload);
         if profile == MountProfile::PowerLoss {
-            let at_ms = choices.range_inclusive(0, active_ms - 1);
-            let kind = POWER_LOSS_KINDS[choices.below(2) as usize];
-            let power_loss = FaultPlan::single(kind, at_ms, &mut choices);
-            faults
-                .faults
-                .extend(power_loss.into_iter().flat_map(|p| p.faults));
-            faults.faults.sort_by_key(|f| f.at_ms);
+            add_one_power_loss(&mut faults, &mut choices, active_ms);
         }
         let mut config = Self::new(seed, profile, workload, faults, active_ms);
         config.quiet_ms = settle_ms(&HostConfig::new(DATA_DIR), &config.timing);

@@ -42,8 +42,9 @@ mod runners;
 mod state;
 
 pub use config::{
-    design_by_name, host_config_of, profile_by_name, settle_ms, sim_host_config,
-    sim_host_config_for, start_ms, Timing, WorldConfig, ADMIN_USER_ID, DATA_DIR, POWER_LOSS_KINDS,
+    add_one_power_loss, design_by_name, host_config_of, profile_by_name, settle_ms,
+    sim_host_config, sim_host_config_for, start_ms, Timing, WorldConfig, ADMIN_USER_ID, DATA_DIR,
+    POWER_LOSS_KINDS,
 };
 pub use outcome::RunOutcome;
 pub use run::run_world;
